@@ -181,3 +181,167 @@ def support_report(server_version, kubernetes_version=None, catalog=None) -> dic
                 "upgrade or downgrade the cluster into that range first." % (
                     kube.major, kube.minor, release.minor, release.kubernetes))
     return report
+
+
+# --- Upgrade-path planner (server-4x-docs.md sections 1.0, 1.1 and 9) --------------------------------------------
+
+# The minor from which the Vault -> Tink migration must be finished before the hop into it (section 2.1).
+TINK_REQUIRED_FROM = Version(4, 3, 0)
+
+# "You can seamlessly upgrade directly from server 4.3, 4.4, 4.5 and 4.6 to server 4.7" (UPG-4.7):
+# target minor -> the minors that may jump straight to it (from their last patch).
+VALIDATED_SKIPS = {"4.7": ("4.3", "4.4", "4.5", "4.6")}
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One `helm upgrade`: from a version to another, with the Kubernetes range both ends support."""
+
+    source: Version
+    target: Version
+    kubernetes: KubernetesRange
+    notes: tuple = ()
+
+    @property
+    def kind(self) -> str:
+        return "patch" if self.source.minor_key == self.target.minor_key else "minor"
+
+    def as_dict(self) -> dict:
+        return {
+            "from": str(self.source),
+            "to": str(self.target),
+            "kind": self.kind,
+            "kubernetes_range": {"min": "%d.%d" % self.kubernetes.low, "max": "%d.%d" % self.kubernetes.high},
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    """The hops from ``current`` to ``target``, or the reasons there is no path (``refused``)."""
+
+    current: str
+    target: str
+    hops: tuple = ()
+    refused: tuple = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    @property
+    def crosses_tink_boundary(self) -> bool:
+        """Whether a hop lands on 4.3 or later: the Vault -> Tink migration must be finished first."""
+        return any(hop.target >= TINK_REQUIRED_FROM for hop in self.hops)
+
+    def kubernetes_problems(self, kubernetes_version) -> list:
+        """Sentences for each hop whose range excludes the cluster's Kubernetes version ([] when all fit).
+
+        The first sentence says how far the path can go on this Kubernetes version.
+        """
+        kube = Version.parse(kubernetes_version)
+        problems = []
+        reachable = None
+        for hop in self.hops:
+            if not hop.kubernetes.contains(kube):
+                if reachable is None:
+                    minors = hop.source.minor_key if hop.kind == "patch" else "both %s and %s" % (
+                        hop.source.minor_key, hop.target.minor_key)
+                    problems.append(
+                        "Kubernetes %d.%d is outside %s, the range CircleCI Server %s support%s, so the upgrade "
+                        "%s -> %s cannot start: move the cluster into that range first (Kubernetes cannot be "
+                        "downgraded: if the cluster is newer, the documented way is a new cluster in range and a "
+                        "restore)." % (kube.major, kube.minor, hop.kubernetes, minors,
+                                       "s" if hop.kind == "patch" else "", hop.source, hop.target))
+                else:
+                    problems.append(
+                        "Kubernetes %d.%d is outside %s, the range the hop %s -> %s needs: upgrade to %s in this "
+                        "run, then upgrade the cluster into %s, then continue to %s." % (
+                            kube.major, kube.minor, hop.kubernetes, hop.source, hop.target, reachable,
+                            hop.kubernetes, self.target))
+                break
+            reachable = hop.target
+        return problems
+
+    def as_dict(self) -> dict:
+        return {
+            "current": self.current,
+            "target": self.target,
+            "ok": self.ok,
+            "path": [hop.as_dict() for hop in self.hops],
+            "versions": [str(hop.target) for hop in self.hops],
+            "refused": list(self.refused),
+            "requires_tink": self.crosses_tink_boundary,
+        }
+
+
+def _hop(catalog, source, target):
+    source_release, target_release = catalog.release(source), catalog.release(target)
+    overlap = source_release.kubernetes.intersect(target_release.kubernetes)
+    notes = target_release.notes if source_release.minor != target_release.minor else ()
+    return Hop(source, target, overlap, notes) if overlap else None
+
+
+def plan_upgrade(current, target, catalog=None, allow_validated_skips=False) -> UpgradePlan:
+    """Plan the upgrade from the installed ``current`` server version to ``target``.
+
+    Rules (section 1.0): never skip a minor; leave each minor from its last patch; never land on a
+    known-broken patch; no downgrades. With ``allow_validated_skips``, the documented jump from 4.3-4.6
+    straight to 4.7 is taken when one Kubernetes version supports both ends. Every hop carries the
+    Kubernetes range both of its ends support (section 1.1). Unknown or unparsable versions are refused,
+    never raised, so every pair of strings gives either a path or a reason.
+    """
+    catalog = catalog or Catalog()
+    try:
+        cur = Version.parse(current)
+        tgt = Version.parse(target)
+    except VersionError as exc:
+        return UpgradePlan(str(current), str(target), refused=(str(exc),))
+    refused = []
+    for label, version in (("installed", cur), ("target", tgt)):
+        try:
+            catalog.release(version)
+        except UnknownRelease as exc:
+            refused.append("The %s version: %s" % (label, exc))
+    if refused:
+        return UpgradePlan(str(cur), str(tgt), refused=tuple(refused))
+    if catalog.is_broken(tgt):
+        last = catalog.release(tgt).last_patch
+        return UpgradePlan(str(cur), str(tgt), refused=(
+            "CircleCI Server %s is a known-broken release: never install or upgrade to it; target %s instead." % (
+                tgt, last),))
+    if tgt < cur:
+        return UpgradePlan(str(cur), str(tgt), refused=(
+            "The target %s is older than the installed %s: helm upgrade cannot downgrade CircleCI Server. "
+            "To go back, restore the Velero backup taken before the upgrade; otherwise target %s or later." % (
+                tgt, cur, cur),))
+    if tgt == cur:
+        return UpgradePlan(str(cur), str(tgt))
+
+    # Waypoints: leave the current minor from its last patch, then the last patch of each minor in between.
+    waypoints = []
+    if tgt.minor_key != cur.minor_key:
+        last = catalog.release(cur).last_patch
+        if cur != last:
+            waypoints.append(last)
+        between = [r.last_patch for r in catalog.minors
+                   if Version.parse(cur.minor_key) < Version.parse(r.minor) < Version.parse(tgt.minor_key)]
+        skip = (allow_validated_skips and cur.minor_key in VALIDATED_SKIPS.get(tgt.minor_key, ())
+                and _hop(catalog, last, tgt) is not None)
+        if not skip:
+            waypoints.extend(between)
+    waypoints.append(tgt)
+
+    hops = []
+    source = cur
+    for waypoint in waypoints:
+        hop = _hop(catalog, source, waypoint)
+        if hop is None:
+            return UpgradePlan(str(cur), str(tgt), refused=(
+                "No Kubernetes version supports both CircleCI Server %s (%s) and %s (%s), so the hop %s -> %s is "
+                "impossible: upgrade through the intermediate minors instead." % (
+                    source.minor_key, catalog.release(source).kubernetes, waypoint.minor_key,
+                    catalog.release(waypoint).kubernetes, source, waypoint),))
+        hops.append(hop)
+        source = waypoint
+    return UpgradePlan(str(cur), str(tgt), hops=tuple(hops))

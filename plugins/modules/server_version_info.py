@@ -17,6 +17,10 @@ description:
   - The facts come from the collection's release catalog, built from CircleCI's server-admin
     documentation. CircleCI revises the supported Kubernetes ranges after release;
     O(kubernetes_overrides) replaces a minor's range when the documentation you follow says otherwise.
+  - With O(target_version), it also plans the upgrade from O(server_version) (the installed version) to the
+    target, as the server documentation requires. It never skips a minor, leaves each minor from its last
+    patch, never lands on a known-broken release such as 4.7.7, and refuses downgrades. Every hop carries the Kubernetes
+    range that both of its ends support, which the cluster must be in when that hop runs.
   - Reads nothing from a cluster and changes nothing.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
@@ -45,9 +49,22 @@ options:
         V({\"4.3\": \"1.26-1.30\"})."
     type: dict
     default: {}
+  target_version:
+    description:
+      - The version to upgrade to. When given, RV(upgrade_path) is returned and a refused path (unknown
+        version, known-broken target, downgrade) or a hop whose Kubernetes range excludes O(kubernetes_version)
+        is a problem.
+    type: str
+  allow_validated_skips:
+    description:
+      - Take the jump the 4.7 upgrade page validates, from the last patch of 4.3, 4.4, 4.5 or 4.6 straight to
+        4.7, when one Kubernetes version supports both ends. Otherwise every minor is visited.
+    type: bool
+    default: false
   fail_on_problem:
     description:
-      - Fail when the server version is known-broken or the Kubernetes version is outside the supported range.
+      - Fail when the server version is known-broken, the Kubernetes version is outside the supported range,
+        or (with O(target_version)) there is no valid upgrade path.
     type: bool
     default: false
 notes:
@@ -61,6 +78,14 @@ EXAMPLES = r"""
     server_version: 4.3.9
     kubernetes_version: "{{ cluster_info.version.server.kubernetes.gitVersion }}"
     fail_on_problem: true
+
+- name: Plan the upgrade from the installed 4.2.3 to 4.3.9 (through 4.2.7)
+  circleci.server.server_version_info:
+    server_version: 4.2.3
+    target_version: 4.3.9
+    kubernetes_version: 1.27.16
+    fail_on_problem: true
+  register: plan
 
 - name: Read what the catalog says about the installed release
   circleci.server.server_version_info:
@@ -111,6 +136,47 @@ notes:
   returned: always
   type: list
   elements: str
+upgrade_path:
+  description: The upgrade plan from O(server_version) to O(target_version); null without O(target_version).
+  returned: always
+  type: dict
+  contains:
+    current:
+      description: The installed version, normalised.
+      type: str
+    target:
+      description: The target version, normalised.
+      type: str
+    ok:
+      description: Whether a path exists (RV(upgrade_path.refused) is empty).
+      type: bool
+    path:
+      description: >-
+        The hops in order, each with C(from), C(to), C(kind) (V(patch) or V(minor)), C(kubernetes_range)
+        (C(min), C(max): the range both ends support) and C(notes). Empty when already at the target.
+      type: list
+      elements: dict
+    versions:
+      description: The version each hop lands on, in order.
+      type: list
+      elements: str
+    refused:
+      description: Why there is no path, each sentence saying what to do.
+      type: list
+      elements: str
+    requires_tink:
+      description: Whether a hop lands on 4.3 or later, so the Vault to Tink migration must be finished first.
+      type: bool
+  sample:
+    current: 4.2.3
+    target: 4.3.9
+    ok: true
+    versions: [4.2.7, 4.3.9]
+    path:
+      - {from: 4.2.3, to: 4.2.7, kind: patch, kubernetes_range: {min: "1.22", max: "1.28"}, notes: []}
+      - {from: 4.2.7, to: 4.3.9, kind: minor, kubernetes_range: {min: "1.26", max: "1.28"}, notes: []}
+    refused: []
+    requires_tink: true
 problems:
   description: Human sentences, one per problem found, each saying what to do.
   returned: always
@@ -124,6 +190,7 @@ from ansible_collections.circleci.server.plugins.module_utils.versions import (
     Catalog,
     UnknownRelease,
     VersionError,
+    plan_upgrade,
     support_report,
 )
 
@@ -134,6 +201,8 @@ def main():
             server_version=dict(type="str", required=True),
             kubernetes_version=dict(type="str"),
             kubernetes_overrides=dict(type="dict", default={}),
+            target_version=dict(type="str"),
+            allow_validated_skips=dict(type="bool", default=False),
             fail_on_problem=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -144,6 +213,19 @@ def main():
         report = support_report(params["server_version"], params["kubernetes_version"], catalog)
     except (UnknownRelease, VersionError) as exc:
         module.fail_json(msg=str(exc))
+
+    report["upgrade_path"] = None
+    if params["target_version"] is not None:
+        plan = plan_upgrade(params["server_version"], params["target_version"], catalog,
+                            allow_validated_skips=params["allow_validated_skips"])
+        report["upgrade_path"] = plan.as_dict()
+        if plan.ok:
+            # Leaving a broken or out-of-range installed release is the point of the plan: judge the hops.
+            report["problems"] = []
+            if params["kubernetes_version"] is not None:
+                report["problems"].extend(plan.kubernetes_problems(params["kubernetes_version"]))
+        else:
+            report["problems"].extend(plan.refused)
 
     if params["fail_on_problem"] and report["problems"]:
         module.fail_json(msg=" ".join(report["problems"]), **report)

@@ -1,0 +1,400 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kubernetes access shared by the collection's modules: the auth argument spec, a client, read helpers.
+
+* ``K8S_AUTH_ARGSPEC``: merge into a module's argument_spec; documented by the ``circleci.server.k8s_auth``
+  doc fragment (same names and K8S_AUTH_* variables as kubernetes.core).
+* ``api_client_from_params(params)``: a ``kubernetes.client.ApiClient`` built from those options.
+* ``K8sReader``: the small read interface modules' logic uses (``version``, ``get``, ``list``,
+  ``get_custom``, ``list_custom``), returning plain JSON dicts; tests replace it with a fake.
+* ``read_secret``, ``list_by_label``, ``helm_release``, ``helm_release_values``: helpers over any reader.
+  The helm ones decode helm 3's release Secrets (``sh.helm.release.v1.<release>.v<N>``) so no helm binary
+  is needed.
+
+The ``kubernetes`` library is imported lazily: ``HAS_K8S`` tells whether it is there, and
+``missing_library_message()`` is the message a module fails with when it is not.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+
+from ansible.module_utils.basic import env_fallback
+
+try:
+    import kubernetes  # noqa: F401  pylint: disable=unused-import
+    from kubernetes.client.exceptions import ApiException
+    HAS_K8S = True
+    K8S_IMPORT_ERROR = None
+except ImportError as _exc:  # pragma: no cover - depends on the controller's libraries
+    HAS_K8S = False
+    K8S_IMPORT_ERROR = _exc
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        status = None
+
+
+K8S_AUTH_ARGSPEC = {
+    "kubeconfig": {"type": "raw", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
+    "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
+    "host": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_HOST"])},
+    "api_key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_API_KEY"])},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"], "fallback": (env_fallback, ["K8S_AUTH_VERIFY_SSL"])},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"], "fallback": (env_fallback, ["K8S_AUTH_SSL_CA_CERT"])},
+    "client_cert": {"type": "path", "aliases": ["cert_file"], "fallback": (env_fallback, ["K8S_AUTH_CERT_FILE"])},
+    "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False,
+                   "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"])},
+    "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
+    "no_proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_NO_PROXY"])},
+    "impersonate_user": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])},
+}
+
+# Seconds to wait for one API response: a preflight must not hang on an unreachable cluster.
+REQUEST_TIMEOUT = 30
+
+
+class K8sError(Exception):
+    """A Kubernetes read that failed; the message says what to check."""
+
+
+def missing_library_message() -> str:
+    return ("This module needs the kubernetes Python library on the host it runs on: install the kubernetes "
+            "Python library (pip install kubernetes) into the Python that runs the module (%s)." % K8S_IMPORT_ERROR)
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
+
+
+def api_client_from_params(params):
+    """A ``kubernetes.client.ApiClient`` from the K8S_AUTH_ARGSPEC options in ``params``.
+
+    Raises K8sError with what to do when no configuration can be loaded.
+    """
+    if not HAS_K8S:
+        raise K8sError(missing_library_message())
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    kubeconfig = params.get("kubeconfig")
+    context = params.get("context")
+    host = params.get("host")
+    try:
+        if isinstance(kubeconfig, dict):
+            config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration)
+        elif kubeconfig:
+            config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration)
+        elif not host:
+            try:
+                config.load_kube_config(context=context, client_configuration=configuration)
+            except (ConfigException, OSError):
+                if context:
+                    raise
+                config.load_incluster_config(client_configuration=configuration)
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise K8sError(
+            "Could not load the Kubernetes configuration (%s): give kubeconfig (a path or a dict) and context, "
+            "or host and api_key, or set K8S_AUTH_KUBECONFIG." % exc)
+
+    if host:
+        configuration.host = host
+    if params.get("api_key"):
+        configuration.api_key = {"authorization": "Bearer %s" % params["api_key"]}
+        configuration.api_key_prefix = {}
+    if params.get("validate_certs") is not None:
+        configuration.verify_ssl = _truthy(params["validate_certs"])
+    for option, attribute in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"), ("client_key", "key_file")):
+        if params.get(option):
+            setattr(configuration, attribute, params[option])
+    if params.get("proxy"):
+        configuration.proxy = params["proxy"]
+    if params.get("no_proxy"):
+        configuration.no_proxy = params["no_proxy"]
+
+    api_client = client.ApiClient(configuration)
+    if params.get("impersonate_user"):
+        api_client.set_default_header("Impersonate-User", params["impersonate_user"])
+    return api_client
+
+
+# kind -> (API class name, snake-case resource used in the generated method names, namespaced)
+_KINDS = {
+    "Namespace": ("CoreV1Api", "namespace", False),
+    "Node": ("CoreV1Api", "node", False),
+    "Secret": ("CoreV1Api", "secret", True),
+    "ConfigMap": ("CoreV1Api", "config_map", True),
+    "Pod": ("CoreV1Api", "pod", True),
+    "Service": ("CoreV1Api", "service", True),
+    "ServiceAccount": ("CoreV1Api", "service_account", True),
+    "PersistentVolumeClaim": ("CoreV1Api", "persistent_volume_claim", True),
+    "Deployment": ("AppsV1Api", "deployment", True),
+    "StatefulSet": ("AppsV1Api", "stateful_set", True),
+    "DaemonSet": ("AppsV1Api", "daemon_set", True),
+    "Job": ("BatchV1Api", "job", True),
+    "CronJob": ("BatchV1Api", "cron_job", True),
+}
+
+
+def _status(exc):
+    return getattr(exc, "status", None)
+
+
+def describe_api_error(exc, what) -> str:
+    """A sentence for a failed read: what failed and what to check."""
+    status = _status(exc)
+    if status in (401, 403):
+        return ("Reading %s was refused (HTTP %s): the credentials in use lack read access; "
+                "use a kubeconfig or token allowed to get and list it." % (what, status))
+    if status is None:
+        return ("Could not reach the Kubernetes API server while reading %s (%s): check that the cluster is up, "
+                "that kubeconfig/context/host point at it and that the network allows it." % (what, exc))
+    reason = getattr(exc, "reason", "") or ""
+    return "Reading %s failed (HTTP %s %s): check the API server's health and retry." % (what, status, reason)
+
+
+class K8sReader:
+    """Read-only access to a cluster through the typed client, returning plain JSON dicts.
+
+    Only GET requests are ever sent. ``get`` returns None for a missing object; every other failure raises
+    K8sError with a message that says what to check.
+    """
+
+    def __init__(self, api_client, request_timeout=REQUEST_TIMEOUT):
+        self.api_client = api_client
+        self.request_timeout = request_timeout
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(api_client_from_params(params))
+
+    def _api(self, class_name):
+        from kubernetes import client
+        return getattr(client, class_name)(self.api_client)
+
+    def _call(self, what, method, *args, **kwargs):
+        kwargs["_preload_content"] = False
+        kwargs["_request_timeout"] = self.request_timeout
+        try:
+            response = method(*args, **kwargs)
+            return json.loads(response.data or b"null")
+        except ApiException as exc:
+            if _status(exc) == 404:
+                return None
+            raise K8sError(describe_api_error(exc, what))
+        except (OSError, ValueError) as exc:
+            raise K8sError(describe_api_error(exc, what))
+        except Exception as exc:  # urllib3 errors do not all derive from OSError  pylint: disable=broad-except
+            if type(exc).__module__.startswith("urllib3"):
+                raise K8sError(describe_api_error(exc, what))
+            raise
+
+    def version(self) -> dict:
+        """The API server's /version document (gitVersion, major, minor, ...)."""
+        result = self._call("the server version", self._api("VersionApi").get_code)
+        if result is None:
+            raise K8sError("The API server has no /version endpoint: is the host really a Kubernetes API server?")
+        return result
+
+    def _kind(self, kind):
+        try:
+            return _KINDS[kind]
+        except KeyError:
+            raise K8sError("K8sReader does not know the kind %s; use get_custom/list_custom." % kind)
+
+    def get(self, kind, name, namespace=None):
+        """One object as a dict, or None when it does not exist."""
+        class_name, resource, namespaced = self._kind(kind)
+        api = self._api(class_name)
+        what = "%s %s%s" % (kind, ("%s/" % namespace) if namespaced else "", name)
+        if namespaced:
+            return self._call(what, getattr(api, "read_namespaced_" + resource), name, namespace)
+        return self._call(what, getattr(api, "read_" + resource), name)
+
+    def list(self, kind, namespace=None, label_selector=None):
+        """The items of a kind (in a namespace when namespaced), optionally filtered by a label selector."""
+        class_name, resource, namespaced = self._kind(kind)
+        api = self._api(class_name)
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        what = "the %ss in %s" % (kind, ("namespace %s" % namespace) if namespace else "the cluster")
+        if namespaced and namespace:
+            result = self._call(what, getattr(api, "list_namespaced_" + resource), namespace, **kwargs)
+        elif namespaced:
+            result = self._call(what, getattr(api, "list_%s_for_all_namespaces" % resource), **kwargs)
+        else:
+            result = self._call(what, getattr(api, "list_" + resource), **kwargs)
+        return (result or {}).get("items") or []
+
+    def get_custom(self, group, version, plural, name, namespace):
+        what = "%s.%s %s/%s" % (plural, group, namespace, name)
+        return self._call(what, self._api("CustomObjectsApi").get_namespaced_custom_object,
+                          group, version, namespace, plural, name)
+
+    def list_custom(self, group, version, plural, namespace, label_selector=None):
+        """Custom objects in a namespace; [] when the CRD is not installed (the API answers 404)."""
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        what = "the %s.%s in namespace %s" % (plural, group, namespace)
+        result = self._call(what, self._api("CustomObjectsApi").list_namespaced_custom_object,
+                            group, version, namespace, plural, **kwargs)
+        return (result or {}).get("items") or []
+
+
+def label_selector(labels) -> str:
+    """'a=b,c=d' from a dict; a string passes through."""
+    if isinstance(labels, dict):
+        return ",".join("%s=%s" % (k, v) for k, v in sorted(labels.items()))
+    return labels or ""
+
+
+def decode_secret_data(secret) -> dict:
+    """A Secret's data, base64-decoded: {key: bytes}. stringData is merged in for fakes and odd servers."""
+    data = {}
+    for key, value in ((secret or {}).get("data") or {}).items():
+        try:
+            data[key] = base64.b64decode(value or "", validate=False)
+        except (ValueError, TypeError):
+            data[key] = None
+    for key, value in ((secret or {}).get("stringData") or {}).items():
+        data[key] = (value or "").encode("utf-8")
+    return data
+
+
+def read_secret(reader, namespace, name):
+    """The decoded data of Secret ``namespace/name`` ({key: bytes}, a bad base64 value gives None), or None."""
+    secret = reader.get("Secret", name, namespace)
+    if secret is None:
+        return None
+    return decode_secret_data(secret)
+
+
+def list_by_label(reader, kind, namespace, labels):
+    """Objects of ``kind`` in ``namespace`` whose labels match ``labels`` (dict or selector string)."""
+    return reader.list(kind, namespace, label_selector=label_selector(labels))
+
+
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+_HELM_SECRET_RE = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revision>\d+)$")
+
+
+class HelmReleaseError(K8sError):
+    """A helm release that is missing or cannot be decoded."""
+
+
+def decode_helm_release(payload):
+    """Decode the ``release`` field of a helm 3 storage Secret (already base64-decoded once by the API layer).
+
+    helm stores base64(gzip(json)) (or base64(json) from very old versions) in the Secret's data.
+    """
+    if isinstance(payload, str):
+        payload = payload.encode("ascii")
+    try:
+        raw = base64.b64decode(payload)
+    except (ValueError, TypeError) as exc:
+        raise HelmReleaseError("The helm release record is not base64 (%s)" % exc)
+    if raw[:3] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise HelmReleaseError("The helm release record is not valid gzip (%s)" % exc)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HelmReleaseError("The helm release record is not JSON (%s)" % exc)
+
+
+def helm_release_secrets(reader, namespace, release):
+    """The release's storage Secrets, newest revision first, as (revision, status, secret) tuples."""
+    secrets = reader.list("Secret", namespace, label_selector="owner=helm,name=%s" % release)
+    found = []
+    for secret in secrets:
+        meta = secret.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        match = _HELM_SECRET_RE.match(meta.get("name") or "")
+        if secret.get("type") not in (None, "helm.sh/release.v1") or not match or match.group("release") != release:
+            continue
+        revision = int(labels.get("version") or match.group("revision"))
+        found.append((revision, labels.get("status"), secret))
+    found.sort(key=lambda item: item[0], reverse=True)
+    return found
+
+
+def helm_release(reader, namespace, release, revision=None):
+    """The decoded helm 3 release record (name, version, info, chart, config, ...) of ``release``.
+
+    ``revision=None`` picks the newest revision whose status is ``deployed`` (what ``helm list`` shows),
+    or the newest revision when none is deployed. Raises HelmReleaseError when there is none.
+    """
+    secrets = helm_release_secrets(reader, namespace, release)
+    if not secrets:
+        raise HelmReleaseError(
+            "No helm release '%s' in namespace %s (no Secret labelled owner=helm,name=%s): check the namespace "
+            "and release name (helm list -n %s), and that the credentials may read Secrets there." % (
+                release, namespace, release, namespace))
+    if revision is not None:
+        chosen = [item for item in secrets if item[0] == int(revision)]
+        if not chosen:
+            raise HelmReleaseError("Helm release '%s' in namespace %s has no revision %s (revisions: %s)." % (
+                release, namespace, revision, ", ".join(str(item[0]) for item in secrets)))
+    else:
+        chosen = [item for item in secrets if item[1] == "deployed"] or secrets
+    data = decode_secret_data(chosen[0][2])
+    if not data.get("release"):
+        raise HelmReleaseError("The helm release Secret %s has no 'release' data." % chosen[0][2]["metadata"]["name"])
+    return decode_helm_release(data["release"])
+
+
+def helm_release_values(reader, namespace, release, revision=None) -> dict:
+    """The user-supplied values of a helm release (what ``helm get values`` prints), {} when none."""
+    return helm_release(reader, namespace, release, revision).get("config") or {}
+
+
+def helm_chart_version(record) -> str:
+    """The chart version of a decoded release record, e.g. '4.2.7'."""
+    return (((record or {}).get("chart") or {}).get("metadata") or {}).get("version")
+
+
+def dig(values, dotted, default=None):
+    """values['a']['b'] for 'a.b', or default when any level is missing."""
+    current = values
+    for part in dotted.split("."):
+        if not isinstance(current, dict) or part not in current:
+            return default
+        current = current[part]
+    return current
+
+
+def release_summary(reader, namespace, release) -> dict:
+    """What ``helm list`` shows of a release, never its values: exists, revision, status, chart_version, ..."""
+    summary = {"exists": False, "name": release, "namespace": namespace, "revision": None, "status": None,
+               "chart_version": None, "app_version": None, "updated": None, "revisions": []}
+    secrets = helm_release_secrets(reader, namespace, release)
+    if not secrets:
+        return summary
+    summary["revisions"] = [{"revision": rev, "status": status} for rev, status, _secret in secrets]
+    record = helm_release(reader, namespace, release)
+    metadata = (record.get("chart") or {}).get("metadata") or {}
+    info = record.get("info") or {}
+    summary.update(exists=True, revision=record.get("version"), status=info.get("status"),
+                   chart_version=metadata.get("version"), app_version=metadata.get("appVersion"),
+                   updated=info.get("last_deployed"))
+    return summary
+
+
+def normalise_kubernetes_version(version_doc) -> str:
+    """'1.27.9' from a /version document ('v1.27.9-eks-5e0fdde', or major '1' minor '27+')."""
+    git_version = (version_doc or {}).get("gitVersion") or ""
+    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", git_version)
+    if match:
+        return "%s.%s.%s" % match.groups()
+    major = re.sub(r"\D", "", str((version_doc or {}).get("major") or ""))
+    minor = re.sub(r"\D", "", str((version_doc or {}).get("minor") or ""))
+    if not major or not minor:
+        raise K8sError("The API server reported no usable version (%r): is the host really a Kubernetes API server?"
+                       % (version_doc,))
+    return "%s.%s.0" % (major, minor)

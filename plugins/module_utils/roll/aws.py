@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The AWS back-end of a Nomad client roll: an EC2 Auto Scaling group, through boto3.
+
+An instance is outdated when it was launched from another launch configuration, another launch template
+or template version than the group's (``$Latest`` and ``$Default`` resolved), or from another AMI than
+the group's configuration (or than ``image_id`` when given). Every call is retried with a jittered
+exponential backoff on throttling and transient errors, like amazon.aws's ``AWSRetry.jittered_backoff``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+    HAS_BOTOCORE = True
+except ImportError:  # pragma: no cover - depends on the controller's Python
+    BotoCoreError = ClientError = None
+    HAS_BOTOCORE = False
+
+from .model import IN_SERVICE, OTHER, PENDING, STANDBY, TERMINATING, GroupInstance, GroupState, ProviderError
+
+RETRY_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "RequestLimitExceeded",
+    "TooManyRequestsException", "ServiceUnavailable", "InternalError", "InternalFailure", "RequestTimeout",
+    "RequestTimeoutException", "PriorRequestNotComplete", "SlowDown", "EC2ThrottledException",
+})
+STATE_TAG = "circleci.server/nomad-client-roll"
+DEFAULT_SUSPEND = ("AZRebalance", "AlarmNotification", "ScheduledActions")
+
+
+def lifecycle_state(value):
+    value = value or ""
+    if value.startswith("Pending"):
+        return PENDING
+    if value == "InService":
+        return IN_SERVICE
+    if value.startswith("Terminat") or value.startswith("Detach"):
+        return TERMINATING
+    if "Standby" in value:
+        return STANDBY
+    return OTHER
+
+
+def error_code(exc):
+    return ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code", "")
+
+
+class AwsAsgProvider:
+    kind = "aws"
+
+    def __init__(self, group_name, autoscaling, ec2, image_id=None, suspend_processes=DEFAULT_SUSPEND, retries=10,
+                 delay=3.0, max_delay=60.0, sleep=None):
+        self.group_name = group_name
+        self.autoscaling = autoscaling
+        self.ec2 = ec2
+        self.image_id = image_id
+        self.suspend_processes = list(suspend_processes or ())
+        self.retries = retries
+        self.delay = delay
+        self.max_delay = max_delay
+        self._sleep = sleep or time.sleep
+        self._group = None
+
+    # -- calls with retries ------------------------------------------------------------------------------
+    def _call(self, client, operation, what, **kwargs):
+        attempt = 0
+        while True:
+            try:
+                return getattr(client, operation)(**kwargs)
+            except ClientError as exc:
+                code = error_code(exc)
+                if code in RETRY_CODES and attempt < self.retries:
+                    attempt += 1
+                    # full jitter, as AWSRetry.jittered_backoff
+                    self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1))))
+                    continue
+                hint = ""
+                if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+                    hint = (" The credentials lack the permission: the roll needs autoscaling:Describe*, SetDesiredCapacity, "
+                            "TerminateInstanceInAutoScalingGroup, UpdateAutoScalingGroup, Suspend/ResumeProcesses, CreateOrUpdateTags, "
+                            "DeleteTags and ec2:DescribeInstances, DescribeLaunchTemplates, DescribeLaunchTemplateVersions.")
+                raise ProviderError("Failed to %s: %s: %s.%s" % (what, code or "error", (exc.response.get("Error") or {}).get("Message", exc), hint))
+            except BotoCoreError as exc:
+                if attempt < self.retries and exc.__class__.__name__ in ("EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError"):
+                    attempt += 1
+                    self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1))))
+                    continue
+                raise ProviderError("Failed to %s: %s. Check the region, the endpoint and the AWS credentials." % (what, exc))
+
+    def _asg(self):
+        groups = self._call(self.autoscaling, "describe_auto_scaling_groups", "describe Auto Scaling group %s" % self.group_name,
+                            AutoScalingGroupNames=[self.group_name]).get("AutoScalingGroups", [])
+        if not groups:
+            raise ProviderError(
+                "Auto Scaling group %s was not found in this region. Check group_name and region: server-terraform names it "
+                "<basename>-circleci-nomad-clients-asg (4.9.0 and later) or <basename>_circleci_nomad_clients_asg (before)." % self.group_name)
+        return groups[0]
+
+    # -- the group's current configuration ---------------------------------------------------------------
+    def _template_spec(self, asg):
+        spec = asg.get("LaunchTemplate")
+        if not spec:
+            spec = ((asg.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")
+        return spec
+
+    def _resolve_template(self, spec):
+        """(template id, version number as str, image id or None) for a launch template specification."""
+        kwargs = {"LaunchTemplateIds": [spec["LaunchTemplateId"]]} if spec.get("LaunchTemplateId") else {"LaunchTemplateNames": [spec["LaunchTemplateName"]]}
+        templates = self._call(self.ec2, "describe_launch_templates", "describe the group's launch template", **kwargs).get("LaunchTemplates", [])
+        if not templates:
+            raise ProviderError("The launch template %s of group %s does not exist." % (spec, self.group_name))
+        template = templates[0]
+        version = str(spec.get("Version") or "$Default")
+        if version == "$Latest":
+            version = str(template["LatestVersionNumber"])
+        elif version == "$Default":
+            version = str(template["DefaultVersionNumber"])
+        versions = self._call(self.ec2, "describe_launch_template_versions", "describe launch template %s version %s" % (template["LaunchTemplateId"], version),
+                              LaunchTemplateId=template["LaunchTemplateId"], Versions=[version]).get("LaunchTemplateVersions", [])
+        image = (versions[0].get("LaunchTemplateData") or {}).get("ImageId") if versions else None
+        return template["LaunchTemplateId"], template.get("LaunchTemplateName", ""), version, image
+
+    def _ec2_instances(self, ids):
+        found = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            answer = self._call(self.ec2, "describe_instances", "describe instances of %s" % self.group_name, InstanceIds=chunk)
+            for reservation in answer.get("Reservations", []):
+                for inst in reservation.get("Instances", []):
+                    found[inst["InstanceId"]] = inst
+        return found
+
+    def describe(self):
+        asg = self._asg()
+        self._group = asg
+        lc_name = asg.get("LaunchConfigurationName")
+        spec = self._template_spec(asg)
+        expected_image = self.image_id
+        lt_id = lt_version = None
+        warnings = []
+        if lc_name:
+            config = "launch configuration %s" % lc_name
+            lcs = self._call(self.autoscaling, "describe_launch_configurations", "describe launch configuration %s" % lc_name,
+                             LaunchConfigurationNames=[lc_name]).get("LaunchConfigurations", [])
+            if expected_image is None and lcs:
+                expected_image = lcs[0].get("ImageId")
+        elif spec:
+            lt_id, lt_name, lt_version, image = self._resolve_template(spec)
+            config = "launch template %s (%s) version %s" % (lt_name, lt_id, lt_version)
+            if expected_image is None:
+                expected_image = image
+        else:
+            raise ProviderError("Group %s has neither a launch configuration nor a launch template: cannot tell outdated instances." % self.group_name)
+        if expected_image and not str(expected_image).startswith("ami-"):
+            expected_image = None  # resolve:ssm:... parameters: compare templates only
+        if expected_image:
+            config += ", image %s" % expected_image
+        ec2_by_id = self._ec2_instances(i["InstanceId"] for i in asg.get("Instances", []))
+        instances = []
+        for entry in asg.get("Instances", []):
+            iid = entry["InstanceId"]
+            ec2 = ec2_by_id.get(iid, {})
+            tags = {t["Key"]: t["Value"] for t in ec2.get("Tags", [])}
+            reasons = []
+            if lc_name:
+                inst_lc = entry.get("LaunchConfigurationName")
+                if inst_lc != lc_name:
+                    reasons.append("launched from %s, the group uses launch configuration %s" % (
+                        "launch configuration %s" % inst_lc if inst_lc else "no launch configuration", lc_name))
+            elif lt_id:
+                inst_lt = entry.get("LaunchTemplate") or {}
+                inst_id = tags.get("aws:ec2launchtemplate:id") or inst_lt.get("LaunchTemplateId")
+                inst_version = tags.get("aws:ec2launchtemplate:version") or inst_lt.get("Version")
+                if inst_id != lt_id:
+                    reasons.append("launched from launch template %s, the group uses %s" % (inst_id, lt_id))
+                elif str(inst_version).startswith("$"):
+                    pass  # "$Latest" as the group said at launch, without the resolved tag: only the image can tell
+                elif str(inst_version) != lt_version:
+                    reasons.append("launch template version %s, the group uses version %s" % (inst_version, lt_version))
+            if expected_image and ec2.get("ImageId") and ec2["ImageId"] != expected_image:
+                reasons.append("image %s, expected %s" % (ec2["ImageId"], expected_image))
+            keys = tuple(k for k in (ec2.get("PrivateIpAddress"), (ec2.get("PrivateDnsName") or "").split(".", maxsplit=1)[0] or None) if k)
+            instances.append(GroupInstance(id=iid, up_to_date=not reasons, state=lifecycle_state(entry.get("LifecycleState")),
+                                           reason="; ".join(reasons), keys=keys, launched=str(ec2.get("LaunchTime") or "")))
+            if lifecycle_state(entry.get("LifecycleState")) == STANDBY and reasons:
+                warnings.append("Instance %s is outdated but in Standby: the roll leaves it alone." % iid)
+        if asg.get("SuspendedProcesses"):
+            names = sorted(p["ProcessName"] for p in asg["SuspendedProcesses"])
+            if any(n in names for n in ("Launch", "Terminate")):
+                raise ProviderError("Group %s has the Launch or Terminate process suspended (%s): the roll cannot surge or remove instances. "
+                                    "Resume them (aws autoscaling resume-processes) and re-run." % (self.group_name, ", ".join(names)))
+        return GroupState(name=self.group_name, desired=asg["DesiredCapacity"], min_size=asg["MinSize"], max_size=asg["MaxSize"],
+                          instances=instances, config=config, warnings=warnings)
+
+    # -- changes -----------------------------------------------------------------------------------------
+    def set_max_size(self, max_size):
+        self._call(self.autoscaling, "update_auto_scaling_group", "set MaxSize of %s to %d" % (self.group_name, max_size),
+                   AutoScalingGroupName=self.group_name, MaxSize=int(max_size))
+
+    def set_capacity(self, desired):
+        asg = self._asg()
+        if desired > asg["MaxSize"]:
+            self.set_max_size(desired)
+        self._call(self.autoscaling, "set_desired_capacity", "set the desired capacity of %s to %d" % (self.group_name, desired),
+                   AutoScalingGroupName=self.group_name, DesiredCapacity=int(desired), HonorCooldown=False)
+
+    def terminate(self, instance_ids):
+        for iid in instance_ids:
+            self._call(self.autoscaling, "terminate_instance_in_auto_scaling_group", "terminate instance %s in %s" % (iid, self.group_name),
+                       InstanceId=iid, ShouldDecrementDesiredCapacity=True)
+
+    def suspend_scaling(self):
+        asg = self._asg()
+        already = {p["ProcessName"] for p in asg.get("SuspendedProcesses", [])}
+        todo = [p for p in self.suspend_processes if p not in already]
+        if todo:
+            self._call(self.autoscaling, "suspend_processes", "suspend %s on %s" % (", ".join(todo), self.group_name),
+                       AutoScalingGroupName=self.group_name, ScalingProcesses=todo)
+        return todo
+
+    def resume_scaling(self, processes):
+        if processes:
+            self._call(self.autoscaling, "resume_processes", "resume %s on %s" % (", ".join(processes), self.group_name),
+                       AutoScalingGroupName=self.group_name, ScalingProcesses=list(processes))
+
+    # -- the roll's state, as a tag on the group ---------------------------------------------------------
+    def load_state(self):
+        asg = self._group if self._group is not None else self._asg()
+        for tag in asg.get("Tags", []):
+            if tag.get("Key") == STATE_TAG:
+                try:
+                    return json.loads(tag.get("Value") or "{}")
+                except ValueError:
+                    return None
+        return None
+
+    def save_state(self, state):
+        value = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        self._call(self.autoscaling, "create_or_update_tags", "tag %s with the roll's state" % self.group_name,
+                   Tags=[{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": STATE_TAG, "Value": value,
+                          "PropagateAtLaunch": False}])
+        if self._group is not None:
+            self._group["Tags"] = [t for t in self._group.get("Tags", []) if t.get("Key") != STATE_TAG] + [{"Key": STATE_TAG, "Value": value}]
+
+    def clear_state(self):
+        if self.load_state() is None:
+            return
+        self._call(self.autoscaling, "delete_tags", "remove the roll's state tag from %s" % self.group_name,
+                   Tags=[{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": STATE_TAG}])
+        if self._group is not None:
+            self._group["Tags"] = [t for t in self._group.get("Tags", []) if t.get("Key") != STATE_TAG]

@@ -1,0 +1,442 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Runs a roll plan against a provider and a Nomad client, one batch at a time:
+
+1. surge: raise the group's desired size so the batch's replacements launch (within, or after raising,
+   the maximum size);
+2. wait until every current instance is a Nomad node that is ``ready`` and ``eligible``;
+3. mark every node of the batch ineligible, then drain them; a drain without ``force_after_deadline`` has
+   no Nomad deadline: when ``drain_deadline`` passes with work still running, the roll stops and reports;
+4. terminate the batch through the group, decrementing the desired size;
+5. next batch. At the end, put back the maximum size and the scaling processes the roll changed.
+
+Every step reads the live state first, so a run started after an interruption continues the roll
+without replacing an instance twice. No old instance is terminated while a job runs on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..nomad import NomadError, active_allocations, node_is_draining, node_ready_eligible, was_killed
+from .model import ProviderError, RollError, WallClock
+from .planner import make_plan
+
+NODE_ID_ATTRIBUTES = (
+    "unique.platform.aws.instance-id",
+    "unique.platform.gce.id",
+    "unique.platform.gce.hostname",
+    "unique.hostname",
+    "unique.network.ip-address",
+)
+TARGET_META = "circleci.server.roll_target"
+STATUS_RANK = {"ready": 0, "initializing": 1, "disconnected": 2, "down": 3}
+
+
+class RollStopped(RollError):
+    """The roll stopped before the end, leaving the group in the reported safe state. ``result`` is the
+    module result so far (events, replaced, ...)."""
+
+    def __init__(self, message, result, safe=True):
+        super().__init__(message, safe)
+        self.result = result
+
+
+@dataclass
+class RollOptions:
+    batch_size: object = "25%"
+    max_unavailable: int = 0
+    drain_deadline: float = 3600
+    force_after_deadline: bool = False
+    ignore_system_jobs: bool = False
+    timeout: float = 7200
+    boot_timeout: float = 900
+    poll_interval: float = 10
+    desired_capacity: int | None = None
+    raise_max_size: bool = True
+
+    def validate(self):
+        if self.max_unavailable < 0:
+            raise RollError("max_unavailable must be 0 or more, got %s." % self.max_unavailable)
+        for name in ("drain_deadline", "timeout", "boot_timeout", "poll_interval"):
+            if getattr(self, name) <= 0:
+                raise RollError("%s must be a positive number of seconds, got %s." % (name, getattr(self, name)))
+        if self.desired_capacity is not None and self.desired_capacity < 0:
+            raise RollError("desired_capacity must be 0 or more, got %s." % self.desired_capacity)
+
+
+def node_keys(node):
+    """The strings a Nomad node can be matched to an instance by."""
+    keys = set()
+    for value in (node.get("Name"), node.get("Address")):
+        if value:
+            keys.add(str(value))
+            keys.add(str(value).split(".", maxsplit=1)[0])
+    for attr in NODE_ID_ATTRIBUTES:
+        value = (node.get("Attributes") or {}).get(attr)
+        if value:
+            keys.add(str(value))
+            keys.add(str(value).split(".", maxsplit=1)[0])
+    return keys
+
+
+class NodeIndex:
+    """Matches Nomad nodes to group instances. Attributes are read once per node (they do not change)."""
+
+    def __init__(self, nomad):
+        self.nomad = nomad
+        self._keys = {}
+
+    def match(self, instances):
+        """instance id -> best node stub (ready before down, newest registration first)."""
+        wanted = {}
+        for inst in instances:
+            for key in (inst.id,) + tuple(inst.keys):
+                if key:
+                    wanted[str(key)] = inst.id
+        found = {}
+        for stub in self.nomad.nodes():
+            keys = node_keys(stub)
+            if not keys & wanted.keys():
+                if stub["ID"] not in self._keys:
+                    self._keys[stub["ID"]] = node_keys(self.nomad.node(stub["ID"]) or {})
+                keys = keys | self._keys[stub["ID"]]
+            hits = keys & wanted.keys()
+            if not hits:
+                continue
+            instance_id = wanted[sorted(hits)[0]]
+            best = found.get(instance_id)
+            rank = (STATUS_RANK.get(stub.get("Status"), 2), -int(stub.get("CreateIndex") or 0))
+            if best is None or rank < best[0]:
+                found[instance_id] = (rank, stub)
+        return {iid: pair[1] for iid, pair in found.items()}
+
+
+class Roller:
+    def __init__(self, provider, nomad, options=None, clock=None):
+        self.provider = provider
+        self.nomad = nomad
+        self.options = options or RollOptions()
+        self.options.validate()
+        self.clock = clock or WallClock()
+        self.index = NodeIndex(nomad)
+        self.changed = False
+        self._start = None
+        self._instances = []
+        self._target_desired = None
+        self._blockers = []
+        self.min_ready_eligible = None
+
+    # -- observation -------------------------------------------------------------------------------------
+    def observe(self):
+        group = self.provider.describe()
+        nodes = self.index.match(group.live())
+        self._instances = group.live()
+        self._track(group, nodes)
+        return group, nodes
+
+    def _track(self, group, nodes):
+        count = sum(1 for inst in group.live() if inst.id in nodes and node_ready_eligible(nodes[inst.id]))
+        if self._start is not None and (self.min_ready_eligible is None or count < self.min_ready_eligible):
+            self.min_ready_eligible = count
+        return count
+
+    def _rel(self, when=None):
+        return round((self.clock.now() if when is None else when) - self._start, 1)
+
+    def _target(self, group, saved, nodes=None):
+        if self.options.desired_capacity is not None:
+            return self.options.desired_capacity
+        if saved and saved.get("desired") is not None:
+            return int(saved["desired"])
+        # Providers that cannot keep the roll's state (GCP): an earlier run left its target in the drain
+        # metadata of the nodes it drained.
+        for node_id in sorted(n["ID"] for iid, n in (nodes or {}).items() if iid in self._in_progress(group, nodes)):
+            full = self.nomad.node(node_id) or {}
+            meta = (full.get("LastDrain") or {}).get("Meta") or {}
+            if str(meta.get(TARGET_META, "")).isdigit():
+                return int(meta[TARGET_META])
+        return group.desired
+
+    @staticmethod
+    def _in_progress(group, nodes):
+        return [inst.id for inst in group.outdated() if inst.id in nodes
+                and (nodes[inst.id].get("SchedulingEligibility") == "ineligible" or node_is_draining(nodes[inst.id]))]
+
+    def plan(self):
+        """The plan, from reads only (what check mode returns)."""
+        group, nodes = self.observe()
+        saved = self.provider.load_state()
+        self._target_desired = self._target(group, saved, nodes)
+        plan = make_plan(group, self.options.batch_size, self.options.max_unavailable, self._target_desired,
+                         self._in_progress(group, nodes), {iid: n["ID"] for iid, n in nodes.items()})
+        plan["resuming"] = bool(saved)
+        plan["warnings"] = list(group.warnings) + list(group.blockers)
+        self._blockers = list(group.blockers)
+        return plan
+
+    # -- the roll ----------------------------------------------------------------------------------------
+    def run(self):
+        self._start = self.clock.now()
+        result = {"changed": False, "batches": [], "replaced": [], "killed": 0, "allocations_drained": 0}
+        try:
+            plan = self.plan()
+        except (NomadError, ProviderError) as exc:
+            raise RollError(str(exc))
+        result["plan"] = plan
+        result["capacity_floor"] = plan["capacity_floor"]
+        if self._blockers and plan["batches"]:
+            raise RollError(" ".join(self._blockers))
+        saved = self.provider.load_state()
+        if not plan["batches"]:
+            if saved:
+                group = self.provider.describe()
+                self._finish(saved, group)
+                result["msg"] = "Every instance was already current; restored what an earlier, interrupted roll had changed."
+            else:
+                result["msg"] = "Every instance of %s is on the current configuration: nothing to replace." % plan["group"]
+            return self._close(result)
+        state = self._begin(plan, saved)
+        try:
+            for number, batch in enumerate(plan["batches"], 1):
+                self._run_batch(number, batch, plan["target_desired"], result)
+            self._verify(result)
+            self._finish(state, self.provider.describe())
+        except (RollError, NomadError) as exc:
+            self._after_stop(state)
+            self._close(result)
+            raise RollStopped(str(exc), result, getattr(exc, "safe", True))
+        result["msg"] = "Replaced %d instance(s) in %d batch(es)." % (len(result["replaced"]), len(result["batches"]))
+        return self._close(result)
+
+    def _close(self, result):
+        result["changed"] = self.changed
+        result["duration"] = self._rel()
+        result["min_ready_eligible"] = self.min_ready_eligible
+        result["killed"] = sum(ev.get("killed", 0) for ev in result["batches"])
+        result["allocations_drained"] = sum(ev.get("allocations_drained", 0) for ev in result["batches"])
+        return result
+
+    def _begin(self, plan, saved):
+        opts = self.options
+        state = {"desired": plan["target_desired"],
+                 "max_size": (saved or {}).get("max_size", plan["max_size"]),
+                 "suspended": list((saved or {}).get("suspended", []))}
+        max_size = plan["max_size"]
+        if max_size is not None and plan["peak_desired"] > max_size and not opts.raise_max_size:
+            raise RollError(
+                "The roll needs %d instances at its peak but %s has MaxSize %d and raise_max_size is false. "
+                "Set raise_max_size=true (the roll puts MaxSize back at the end), or set max_unavailable to at least %d "
+                "to roll without surge (capacity drops while a batch drains)."
+                % (plan["peak_desired"], plan["group"], max_size, plan["batch_size"]))
+        self.provider.save_state(state)
+        self.changed = True
+        newly = self.provider.suspend_scaling() or []
+        if newly:
+            state["suspended"] = sorted(set(state["suspended"]) | set(newly))
+            self.provider.save_state(state)
+        if max_size is not None and plan["peak_desired"] > max_size:
+            self.provider.set_max_size(plan["peak_desired"])
+        return state
+
+    def _finish(self, state, group):
+        """Put back the maximum size (never below the desired size) and the suspended processes."""
+        original = state.get("max_size")
+        if original is not None and group.max_size is not None:
+            wanted = max(int(original), group.desired)
+            if wanted != group.max_size:
+                self.provider.set_max_size(wanted)
+        if state.get("suspended"):
+            self.provider.resume_scaling(state["suspended"])
+        self.provider.clear_state()
+        self.changed = True
+
+    def _after_stop(self, state):
+        """On a stop: resume the scaling processes, keep the target size saved so a re-run resumes."""
+        try:
+            if state.get("suspended"):
+                self.provider.resume_scaling(state["suspended"])
+                state["suspended"] = []
+                self.provider.save_state(state)
+        except RollError:
+            pass
+
+    def _wait(self, check, until):
+        """Poll ``check`` every poll_interval (never longer than the time left) until it returns something
+        truthy or ``until`` passes; returns the last value."""
+        while True:
+            value = check()
+            if value:
+                return value
+            now = self.clock.now()
+            if now >= until:
+                return value
+            self.clock.sleep(min(self.options.poll_interval, max(until - now, 0.001)))
+
+    def _hard_limit(self):
+        return self._start + self.options.timeout
+
+    def _run_batch(self, number, batch_ids, target, result):
+        opts = self.options
+        event = {"batch": number, "instances": list(batch_ids), "nodes": [], "started": self._rel(), "surge": 0,
+                 "allocations_drained": 0, "killed": 0}
+        result["batches"].append(event)
+        group, nodes = self.observe()
+        live = {inst.id for inst in group.live()}
+        batch = [iid for iid in batch_ids if iid in live]
+        event["instances"] = batch
+        if not batch:
+            event["skipped"] = "every instance of the batch is already gone"
+            event["finished"] = self._rel()
+            return
+        outdated, current = group.outdated(), group.current()
+        remaining_after = len(outdated) - len(batch)
+        needed_before = max(0, target - remaining_after - opts.max_unavailable)
+        desired_during = len(outdated) + max(len(current), needed_before)
+        if desired_during > group.desired:
+            self.provider.set_capacity(desired_during)
+            self.changed = True
+            event["surge"] = desired_during - group.desired
+        expect_current = max(desired_during, group.desired) - len(outdated)
+        event["desired_during"] = max(desired_during, group.desired)
+
+        # 2. the replacements must be ready, eligible Nomad nodes
+        def replacements_ready():
+            grp, nds = self.observe()
+            cur = grp.current()
+            ready = [i.id for i in cur if i.id in nds and node_ready_eligible(nds[i.id])]
+            return (grp, nds) if len(ready) >= expect_current else None
+        observed = self._wait(replacements_ready, min(self.clock.now() + opts.boot_timeout, self._hard_limit()))
+        if not observed:
+            grp, nds = self.observe()
+            waiting = ["%s (%s)" % (i.id, nds[i.id].get("Status") + "/" + str(nds[i.id].get("SchedulingEligibility")) if i.id in nds
+                                    else "no Nomad node") for i in grp.current() if not (i.id in nds and node_ready_eligible(nds[i.id]))]
+            raise RollError(
+                "Batch %d: the new instances did not all become ready, eligible Nomad nodes within boot_timeout=%ss (waiting for %s; "
+                "%d of %d expected). Nothing of this batch was drained or terminated: the old clients keep running and the group stays at "
+                "desired %d. Look at the new instances' boot (cloud-init or startup-script log, the Nomad client's TLS and server address), "
+                "then re-run: the roll resumes from here."
+                % (number, opts.boot_timeout, ", ".join(waiting) or "instances to launch", len(grp.current()) - len(waiting), expect_current,
+                   event["desired_during"]))
+        group, nodes = observed
+        event["ready"] = self._rel()
+
+        floor = max(0, target - opts.max_unavailable)
+        others = sum(1 for inst in group.live() if inst.id not in batch and inst.id in nodes and node_ready_eligible(nodes[inst.id]))
+        if others < floor:
+            raise RollError("Batch %d: only %d ready, eligible Nomad nodes would remain outside the batch, below the capacity floor %d "
+                            "(desired %d - max_unavailable %d). Nothing was drained. Check the nodes' health in Nomad and re-run."
+                            % (number, others, floor, target, opts.max_unavailable))
+
+        # 3. every node of the batch ineligible first, then the drains
+        batch_nodes = {iid: nodes[iid] for iid in batch if iid in nodes and nodes[iid].get("Status") != "down"}
+        event["nodes"] = sorted(n["ID"] for n in batch_nodes.values())
+        event["without_node"] = sorted(iid for iid in batch if iid not in batch_nodes)
+        for node in batch_nodes.values():
+            if node.get("SchedulingEligibility") != "ineligible":
+                self.nomad.set_eligibility(node["ID"], False)
+                self.changed = True
+        tracked = {}
+        for node in batch_nodes.values():
+            for alloc in active_allocations(self.nomad.node_allocations(node["ID"]), opts.ignore_system_jobs):
+                tracked[alloc["ID"]] = node["ID"]
+        drain_start = self.clock.now()
+        event["drain_started"] = self._rel(drain_start)
+        deadline = opts.drain_deadline if opts.force_after_deadline else 0
+        for node in batch_nodes.values():
+            # A node an earlier run drained already (its drain metadata says so) is not drained again. The
+            # drain's metadata also records the target size, for providers that cannot keep state.
+            full = self.nomad.node(node["ID"]) or {}
+            marked = TARGET_META in ((full.get("LastDrain") or {}).get("Meta") or {})
+            busy = any(owner == node["ID"] for owner in tracked.values())
+            if not node_is_draining(full) and (busy or not marked):
+                self.nomad.drain(node["ID"], deadline, opts.ignore_system_jobs,
+                                 meta={"message": "circleci.server.nomad_client_roll batch %d" % number, TARGET_META: str(target)})
+                self.changed = True
+        event["allocations_drained"] = len(tracked)
+
+        def drained():
+            still = {}
+            for node_id in event["nodes"]:
+                node = self.nomad.node(node_id) or {}
+                if node.get("Status") == "down":
+                    continue
+                active = active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs)
+                if active or (node_is_draining(node) and any(owner == node_id for owner in tracked.values())):
+                    still[node_id] = len(active)
+            self._track_nodes()
+            return None if still else True, still
+        grace = max(60.0, 3 * opts.poll_interval)
+        limit = drain_start + opts.drain_deadline + (grace if opts.force_after_deadline else 0)
+        still = {}
+        while True:
+            done, still = drained()
+            now = self.clock.now()
+            if done:
+                break
+            if now >= self._hard_limit():
+                raise RollError(self._drain_stop_message(number, still, group, "the roll's timeout=%ss" % opts.timeout))
+            if now >= limit:
+                if opts.force_after_deadline:
+                    raise RollError(self._drain_stop_message(number, still, group, "drain_deadline=%ss plus a %ds grace for Nomad to stop the "
+                                                             "allocations" % (opts.drain_deadline, grace)))
+                raise RollError(self._drain_stop_message(number, still, group, "drain_deadline=%ss" % opts.drain_deadline))
+            self.clock.sleep(min(opts.poll_interval, max(min(limit, self._hard_limit()) - now, 0.001)))
+        event["drained"] = self._rel()
+        killed = 0
+        for node_id in event["nodes"]:
+            for alloc in self.nomad.node_allocations(node_id):
+                if alloc.get("ID") in tracked and was_killed(alloc):
+                    killed += 1
+        event["killed"] = killed
+
+        # 4. terminate through the group, decrementing its desired size
+        for node_id in event["nodes"]:
+            node = self.nomad.node(node_id) or {}
+            if node.get("Status") != "down" and active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs):
+                raise RollError("Batch %d: node %s has running allocations again after its drain; nothing was terminated. Find out what "
+                                "placed work on an ineligible node, then re-run." % (number, node_id))
+        self.provider.terminate(batch)
+        self.changed = True
+        result["replaced"].extend(batch)
+        event["terminated"] = self._rel()
+
+        # 5. with max_unavailable, the part of the batch that was not surged comes back now
+        group, nodes = self.observe()
+        if group.desired < target:
+            self.provider.set_capacity(target)
+        event["finished"] = self._rel()
+        event["duration"] = round(event["finished"] - event["started"], 1)
+
+    def _track_nodes(self):
+        """Cheap capacity sample while draining: the node list only, against the last known instances."""
+        if not self._instances:
+            return
+        nodes = self.index.match(self._instances)
+        count = sum(1 for inst in self._instances if inst.id in nodes and node_ready_eligible(nodes[inst.id]))
+        if self.min_ready_eligible is None or count < self.min_ready_eligible:
+            self.min_ready_eligible = count
+
+    def _drain_stop_message(self, number, still, group, what):
+        running = sum(still.values())
+        return ("Batch %d: the drain of node(s) %s did not finish within %s: %d allocation(s) still run. Nothing was terminated and no job "
+                "was killed by the roll: those nodes stay ineligible and draining so their jobs can finish, and the group stays at desired "
+                "%d with the batch's replacements ready. Re-run the roll once the jobs are done (it resumes with this batch), or raise "
+                "drain_deadline, or set force_after_deadline=true to have Nomad stop the remaining jobs at the deadline."
+                % (number, ", ".join(sorted(still)), what, running, group.desired))
+
+    def _verify(self, result):
+        def settled():
+            grp, nds = self.observe()
+            ok = len(grp.live()) >= grp.desired and all(i.id in nds and node_ready_eligible(nds[i.id]) for i in grp.current())
+            return (grp, nds) if ok else None
+        observed = self._wait(settled, min(self.clock.now() + self.options.boot_timeout, self._hard_limit()))
+        group, nodes = observed or self.observe()
+        left = [inst.id for inst in group.outdated()]
+        if left:
+            raise RollError("After the last batch, %d instance(s) are still not on the current configuration (%s): the configuration "
+                            "changed during the roll, or instances launched from an old one. Re-run the roll." % (len(left), ", ".join(left)))
+        not_ready = [inst.id for inst in group.current() if not (inst.id in nodes and node_ready_eligible(nodes[inst.id]))]
+        result["not_ready_after"] = not_ready

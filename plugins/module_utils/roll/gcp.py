@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The GCP back-end of a Nomad client roll: a zonal or regional managed instance group (Compute v1 REST).
+
+Requests go through a ``requests``-compatible session (google-auth's ``AuthorizedSession`` in real use)
+to ``base_url`` (the public endpoint by default, a lab's stand-in in tests). An instance is outdated when
+its version's instance template is not one of the group's. Surge is ``resize`` (+batch), removal is
+``deleteInstances`` (which lowers the target size). Operations are polled until DONE; 429, 5xx and
+rate-limit 403s are retried with a jittered backoff.
+
+The MIG has no place for the roll's own state, so after an interrupted roll on GCP pass
+``desired_capacity`` to give the size to return to (without it, the current target size is kept).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from .model import IN_SERVICE, OTHER, PENDING, TERMINATING, GroupInstance, GroupState, ProviderError
+
+DEFAULT_BASE_URL = "https://compute.googleapis.com/compute/v1"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+PENDING_ACTIONS = frozenset({"CREATING", "CREATING_WITHOUT_RETRIES", "RECREATING", "VERIFYING", "STARTING", "RESUMING"})
+LEAVING_ACTIONS = frozenset({"DELETING", "ABANDONING", "STOPPING", "SUSPENDING"})
+
+
+def last_segment(url):
+    return str(url or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def action_state(entry):
+    action = entry.get("currentAction") or "NONE"
+    if action in PENDING_ACTIONS:
+        return PENDING
+    if action in LEAVING_ACTIONS:
+        return TERMINATING
+    status = entry.get("instanceStatus")
+    if status in (None, "RUNNING", "PROVISIONING", "STAGING"):
+        return IN_SERVICE if status in (None, "RUNNING") else PENDING
+    return OTHER
+
+
+class GcpMigProvider:
+    kind = "gcp"
+
+    def __init__(self, project, group_name, session, zone=None, region=None, base_url=DEFAULT_BASE_URL, retries=8, delay=1.0,
+                 max_delay=30.0, sleep=None, clock=None, operation_timeout=600, poll_interval=2.0):
+        if bool(zone) == bool(region):
+            raise ProviderError("Give exactly one of zone (zonal managed instance group) or region (regional one) for the GCP group %s." % group_name)
+        if not project:
+            raise ProviderError("The GCP project is not set: set project (server-terraform's project_id).")
+        self.project = project
+        self.group_name = group_name
+        self.session = session
+        self.zone = zone
+        self.region = region
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.retries = retries
+        self.delay = delay
+        self.max_delay = max_delay
+        self._sleep = sleep or time.sleep
+        self._now = clock.now if clock else time.monotonic
+        self._clock_sleep = clock.sleep if clock else self._sleep
+        self.operation_timeout = operation_timeout
+        self.poll_interval = poll_interval
+        self._urls = {}
+
+    @property
+    def _scope(self):
+        return "projects/%s/zones/%s" % (self.project, self.zone) if self.zone else "projects/%s/regions/%s" % (self.project, self.region)
+
+    @property
+    def _mig(self):
+        return "%s/%s/instanceGroupManagers/%s" % (self.base_url, self._scope, self.group_name)
+
+    def _request(self, method, url, what, params=None, body=None):
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(method, url, params=params, json=body)
+            except Exception as exc:  # pylint: disable=broad-except
+                if attempt < self.retries:
+                    attempt += 1
+                    self._backoff(attempt)
+                    continue
+                raise ProviderError("Failed to %s: cannot reach %s: %s" % (what, self.base_url, exc))
+            status = response.status_code
+            text = response.text or ""
+            rate_limited = status == 403 and ("rateLimitExceeded" in text or "userRateLimitExceeded" in text)
+            if (status in RETRY_STATUSES or rate_limited) and attempt < self.retries:
+                attempt += 1
+                self._backoff(attempt)
+                continue
+            if status == 404:
+                raise ProviderError("Failed to %s: not found (404). Check project, zone or region and group_name: server-terraform names the "
+                                    "group <name>-nomad-client-group (4.9.0 and later) or <name>-nomad (before)." % what)
+            if status in (401, 403):
+                raise ProviderError("Failed to %s: %s %s. The credentials need compute.instanceGroupManagers.get/update and "
+                                    "compute.instances.delete on the project (roles/compute.instanceAdmin.v1)." % (what, status, text[:300]))
+            if status >= 400:
+                raise ProviderError("Failed to %s: %s %s" % (what, status, text[:300]))
+            return response.json() if text.strip() else {}
+
+    def _backoff(self, attempt):
+        self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1))))
+
+    def _wait_operation(self, operation, what):
+        deadline = self._now() + self.operation_timeout
+        while operation.get("status") != "DONE":
+            if self._now() >= deadline:
+                raise ProviderError("Failed to %s: operation %s still %s after %ss."
+                                    % (what, operation.get("name"), operation.get("status"), self.operation_timeout))
+            self._clock_sleep(self.poll_interval)
+            url = operation.get("selfLink") or "%s/%s/operations/%s" % (self.base_url, self._scope, operation.get("name"))
+            if not url.startswith(self.base_url):
+                url = "%s/%s/operations/%s" % (self.base_url, self._scope, last_segment(url))
+            operation = self._request("GET", url, "wait for %s" % what)
+        errors = (operation.get("error") or {}).get("errors") or []
+        if errors:
+            raise ProviderError("Failed to %s: %s" % (what, "; ".join("%s: %s" % (e.get("code"), e.get("message")) for e in errors)))
+        return operation
+
+    def describe(self):
+        mig = self._request("GET", self._mig, "read managed instance group %s" % self.group_name)
+        templates = {last_segment(v.get("instanceTemplate")) for v in mig.get("versions") or [] if v.get("instanceTemplate")}
+        if not templates and mig.get("instanceTemplate"):
+            templates = {last_segment(mig["instanceTemplate"])}
+        if not templates:
+            raise ProviderError("Group %s has no instance template: cannot tell outdated instances." % self.group_name)
+        managed = []
+        token = None
+        while True:
+            params = {"maxResults": 500}
+            if token:
+                params["pageToken"] = token
+            page = self._request("POST", self._mig + "/listManagedInstances", "list the instances of %s" % self.group_name, params=params)
+            managed.extend(page.get("managedInstances") or [])
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        instances = []
+        for entry in managed:
+            name = last_segment(entry.get("instance"))
+            self._urls[name] = entry.get("instance")
+            version = last_segment((entry.get("version") or {}).get("instanceTemplate"))
+            reason = "" if version in templates else "instance template %s, the group uses %s" % (version or "unknown", ", ".join(sorted(templates)))
+            keys = tuple(str(k) for k in (entry.get("id"),) if k)
+            instances.append(GroupInstance(id=name, up_to_date=not reason, state=action_state(entry), reason=reason, keys=keys))
+        warnings = []
+        if (mig.get("status") or {}).get("autoscaler"):
+            warnings.append("Group %s has an autoscaler: set its mode to OFF or ONLY_SCALE_OUT for the roll, or it may remove instances "
+                            "that run jobs." % self.group_name)
+        blockers = []
+        policy = mig.get("updatePolicy") or {}
+        if policy.get("type", "OPPORTUNISTIC") == "PROACTIVE" and any(not i.up_to_date for i in instances):
+            blockers.append(
+                "Group %s has a PROACTIVE update policy: GCP itself replaces the outdated instances (within maxSurge/maxUnavailable) "
+                "without draining Nomad, which kills their jobs. Set it to OPPORTUNISTIC before changing the instance template "
+                "(gcloud compute instance-groups managed rolling-action stop-proactive-update, or updatePolicy.type in Terraform), "
+                "then run the roll." % self.group_name)
+        return GroupState(name=self.group_name, desired=int(mig.get("targetSize") or 0), max_size=None, instances=instances,
+                          config="instance template %s" % ", ".join(sorted(templates)), warnings=warnings, blockers=blockers)
+
+    def set_capacity(self, desired):
+        operation = self._request("POST", self._mig + "/resize", "resize %s to %d" % (self.group_name, desired), params={"size": int(desired)})
+        self._wait_operation(operation, "resize %s to %d" % (self.group_name, desired))
+
+    def set_max_size(self, max_size):  # pylint: disable=unused-argument
+        return None
+
+    def terminate(self, instance_ids):
+        urls = [self._urls.get(name) or "%s/%s/instances/%s" % (self.base_url, self._scope, name) for name in instance_ids]
+        what = "delete %s from %s" % (", ".join(instance_ids), self.group_name)
+        operation = self._request("POST", self._mig + "/deleteInstances", what, body={"instances": urls, "skipInstancesOnValidationError": False})
+        self._wait_operation(operation, what)
+
+    def suspend_scaling(self):
+        return []
+
+    def resume_scaling(self, processes):  # pylint: disable=unused-argument
+        return None
+
+    def load_state(self):
+        return None
+
+    def save_state(self, state):  # pylint: disable=unused-argument
+        return None
+
+    def clear_state(self):
+        return None

@@ -1,0 +1,462 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: nomad_client_roll
+short_description: Replace outdated Nomad clients in an AWS Auto Scaling group or a GCP managed instance group without killing a job
+version_added: 0.1.0
+description:
+  - Replaces the Nomad clients of a CircleCI Server installation that run on an outdated configuration (an old
+    launch configuration, launch template version or AMI on AWS; an old instance template on GCP), for example
+    after a server-terraform Nomad module change, a new AMI, or the 2.19 launch configuration update.
+  - "Batch by batch: raises the group's desired size by the batch (surge), waits until the new instances are
+    Nomad nodes that are C(ready) and C(eligible), marks every node of the batch ineligible, drains them, waits
+    until their jobs have finished, then terminates them through the group, lowering its desired size."
+  - No old node is terminated before its replacement is ready, and none while an allocation runs on it. A drain
+    that outlasts O(drain_deadline) stops the roll (unless O(force_after_deadline)) and leaves the group at a safe,
+    reported size; a new node that never becomes ready stops it before anything is drained.
+  - Re-running after an interruption resumes from the remaining outdated instances; re-running after a complete
+    roll changes nothing.
+  - On AWS the roll records the size to return to in a tag on the group (C(circleci.server/nomad-client-roll)),
+    suspends the C(AZRebalance), C(AlarmNotification) and C(ScheduledActions) processes and raises C(MaxSize) when
+    the surge needs it; it puts all of them back at the end.
+author:
+  - circleci.server maintainers (@circleci-server-ansible)
+extends_documentation_fragment:
+  - circleci.server.nomad
+attributes:
+  check_mode:
+    support: full
+    description: Reads the group and the Nomad nodes and returns the plan; changes nothing.
+  diff_mode:
+    support: none
+    description: The plan is returned in RV(plan) instead.
+requirements:
+  - requests
+  - boto3 (provider V(aws))
+  - google-auth (provider V(gcp))
+options:
+  provider:
+    description: Where the Nomad clients run.
+    type: str
+    choices: [aws, gcp]
+    required: true
+  group_name:
+    description:
+      - The Auto Scaling group (AWS) or managed instance group (GCP) of the Nomad clients.
+      - server-terraform names them C(<basename>-circleci-nomad-clients-asg) and C(<name>-nomad-client-group) (4.9.0 and later).
+    type: str
+    required: true
+    aliases: [name]
+  region:
+    description:
+      - AWS region of the group. On GCP, the region of a regional managed instance group (use O(zone) for a zonal one).
+      - On AWS, can also be set with E(AWS_REGION) or E(AWS_DEFAULT_REGION).
+    type: str
+  endpoint_url:
+    description: A different AWS endpoint (for example a lab's). Also E(AWS_ENDPOINT_URL).
+    type: str
+    aliases: [aws_endpoint_url]
+  aws_profile:
+    description: The AWS credentials profile. Without credentials options boto3's default chain is used.
+    type: str
+  aws_access_key:
+    description: AWS access key id.
+    type: str
+  aws_secret_key:
+    description: AWS secret access key. Never returned or logged.
+    type: str
+  aws_session_token:
+    description: AWS session token. Never returned or logged.
+    type: str
+  image_id:
+    description:
+      - AWS only. Instances not launched from this AMI count as outdated too, whatever their launch template says.
+      - By default the AMI of the group's launch configuration or launch template version is expected.
+    type: str
+  suspend_processes:
+    description: AWS only. The Auto Scaling processes to suspend during the roll (only those not already suspended are touched and resumed).
+    type: list
+    elements: str
+    default: [AZRebalance, AlarmNotification, ScheduledActions]
+  raise_max_size:
+    description:
+      - AWS only. Raise the group's C(MaxSize) when the surge needs it, and put it back at the end.
+      - When false and the group lacks head-room, the module fails before changing anything.
+    type: bool
+    default: true
+  project:
+    description: GCP project of the managed instance group. Also E(GCP_PROJECT).
+    type: str
+  zone:
+    description: GCP zone of a zonal managed instance group.
+    type: str
+  gcp_credentials_file:
+    description:
+      - Path to a GCP service account key file. Without it, application default credentials are used.
+      - Also E(GCP_SERVICE_ACCOUNT_FILE) or E(GOOGLE_APPLICATION_CREDENTIALS).
+    type: path
+  gcp_base_url:
+    description:
+      - The Compute Engine v1 API base URL, for a private endpoint or a lab's stand-in.
+    type: str
+    default: https://compute.googleapis.com/compute/v1
+  gcp_auth_kind:
+    description:
+      - How to authenticate to GCP. V(application) uses application default credentials, V(serviceaccount) the key
+        in O(gcp_credentials_file), V(none) sends no credentials (only for a lab's stand-in of the API).
+    type: str
+    choices: [application, serviceaccount, none]
+    default: application
+  batch_size:
+    description:
+      - How many instances a batch replaces, as a number (V(2)) or a percentage of the outdated instances (V(25%)).
+    type: str
+    default: "25%"
+  max_unavailable:
+    description:
+      - How many ready, eligible Nomad nodes below the group's desired size the roll may go while a batch drains.
+      - V(0) (the default) surges the whole batch first; a larger value surges less (for a group without head-room).
+    type: int
+    default: 0
+  desired_capacity:
+    description:
+      - The group size to keep and return to. Defaults to the size recorded by an interrupted roll, else the current desired size.
+      - On GCP, set it when resuming a roll that stopped after a surge, so the group comes back to its real size.
+    type: int
+  drain_deadline:
+    description:
+      - Seconds a batch's drain may take. Without O(force_after_deadline), Nomad gets no deadline and the roll stops
+        when this one passes, leaving the jobs running.
+    type: int
+    default: 3600
+  force_after_deadline:
+    description:
+      - Give Nomad the deadline, so it stops the allocations still running when it passes (killing those CI jobs),
+        and go on with the roll.
+    type: bool
+    default: false
+  ignore_system_jobs:
+    description: Leave system jobs' allocations running on the drained nodes (Nomad's C(IgnoreSystemJobs)).
+    type: bool
+    default: false
+  timeout:
+    description: Seconds the whole roll may take; when it passes the roll stops safely, as for O(drain_deadline).
+    type: int
+    default: 7200
+  boot_timeout:
+    description: Seconds a new instance has to become a ready, eligible Nomad node.
+    type: int
+    default: 900
+  poll_interval:
+    description: Seconds between two looks at the group and the nodes while waiting.
+    type: int
+    default: 10
+  clock_factor:
+    description:
+      - For test labs whose services run faster than real time, how many service seconds pass per wall second.
+        Durations, deadlines and timeouts are then in service seconds. Leave at V(1) for real use.
+    type: float
+    default: 1.0
+notes:
+  - Pause the Nomad Autoscaler (C(nomad.auto_scaler) in the server values) during the roll; on GCP set the group's
+    autoscaler to C(OFF) or C(ONLY_SCALE_OUT). The module warns when a MIG has an autoscaler.
+  - A C(terraform apply) of the Nomad module resets the AWS group's desired capacity; do not run one during a roll.
+  - The Nomad token needs C(node:write), and read access to the allocations of every namespace.
+seealso:
+  - name: Nomad node drain
+    description: How Nomad drains a node, and why every node to drain is made ineligible first.
+    link: https://developer.hashicorp.com/nomad/commands/node/drain
+"""
+
+EXAMPLES = r"""
+- name: Show which Nomad clients a roll would replace, in which batches
+  circleci.server.nomad_client_roll:
+    provider: aws
+    group_name: prod-circleci-nomad-clients-asg
+    region: us-east-1
+    nomad_address: https://nomad.example.com:4646
+    nomad_ca_cert: /etc/circleci/nomad-ca.pem
+    batch_size: 2
+  check_mode: true
+  register: roll_plan
+
+- name: Roll the Nomad clients onto the new launch template, two at a time, never killing a job
+  circleci.server.nomad_client_roll:
+    provider: aws
+    group_name: prod-circleci-nomad-clients-asg
+    region: us-east-1
+    nomad_address: https://nomad.example.com:4646
+    nomad_token: "{{ nomad_management_token }}"
+    nomad_ca_cert: /etc/circleci/nomad-ca.pem
+    nomad_client_cert: /etc/circleci/nomad-cli.pem
+    nomad_client_key: /etc/circleci/nomad-cli-key.pem
+    batch_size: 2
+    drain_deadline: 5400
+    timeout: 21600
+
+- name: Roll the clients of a zonal managed instance group onto its new instance template
+  circleci.server.nomad_client_roll:
+    provider: gcp
+    project: my-project
+    zone: us-central1-a
+    group_name: circleci-nomad-client-group
+    nomad_address: https://nomad.example.com:4646
+    batch_size: 25%
+"""
+
+RETURN = r"""
+plan:
+  description: What the roll replaces, computed from the live group before any change.
+  returned: always
+  type: dict
+  contains:
+    group:
+      description: The group's name.
+      type: str
+    config:
+      description: The group's current configuration (launch configuration, launch template version, AMI, instance template).
+      type: str
+    target_desired:
+      description: The desired size the group keeps, and returns to at the end.
+      type: int
+    batch_size:
+      description: Instances per batch.
+      type: int
+    capacity_floor:
+      description: The fewest ready, eligible Nomad nodes the group may have during the roll.
+      type: int
+    peak_desired:
+      description: The largest desired size the roll sets.
+      type: int
+    batches:
+      description: The instance ids of each batch, in order.
+      type: list
+      elements: list
+    outdated:
+      description: The outdated instances, with why they are outdated and their Nomad node id.
+      type: list
+      elements: dict
+    up_to_date:
+      description: The instances already on the current configuration.
+      type: list
+      elements: str
+    resuming:
+      description: Whether an earlier, interrupted roll's state was found.
+      type: bool
+    warnings:
+      description: Things the operator should know (standby instances, a GCP autoscaler).
+      type: list
+      elements: str
+  sample:
+    group: prod-circleci-nomad-clients-asg
+    target_desired: 6
+    batch_size: 2
+    capacity_floor: 6
+    peak_desired: 8
+    batches: [["i-0a", "i-0b"], ["i-0c", "i-0d"], ["i-0e", "i-0f"]]
+batches:
+  description:
+    - One event per batch run. Times are seconds since the roll started (service seconds with O(clock_factor)).
+    - Keys C(batch), C(instances), C(nodes), C(surge), C(started), C(ready), C(drain_started), C(drained),
+      C(terminated), C(finished), C(duration), C(allocations_drained), C(killed).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - batch: 1
+      instances: ["i-0a", "i-0b"]
+      nodes: ["5f1c...", "9a2e..."]
+      surge: 2
+      started: 0.0
+      ready: 95.0
+      drain_started: 95.0
+      drained: 410.0
+      terminated: 411.0
+      finished: 411.0
+      duration: 411.0
+      allocations_drained: 7
+      killed: 0
+replaced:
+  description: The instances terminated by this run.
+  returned: always
+  type: list
+  elements: str
+capacity_floor:
+  description: The planned floor of ready, eligible Nomad nodes (desired size minus O(max_unavailable)).
+  returned: always
+  type: int
+min_ready_eligible:
+  description: The fewest ready, eligible Nomad nodes the group had at any look during this run.
+  returned: when the roll ran
+  type: int
+killed:
+  description: Allocations that were running on a drained node and were stopped instead of finishing (0 unless O(force_after_deadline)).
+  returned: always
+  type: int
+allocations_drained:
+  description: Allocations that were running on the batches' nodes when their drain started.
+  returned: always
+  type: int
+duration:
+  description: Seconds the run took (service seconds with O(clock_factor)).
+  returned: always
+  type: float
+msg:
+  description: What happened, or why the roll stopped and what to do.
+  returned: always
+  type: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.circleci.server.plugins.module_utils.nomad import (
+    HAS_REQUESTS,
+    NomadError,
+    client_from_params,
+    nomad_argspec,
+)
+from ansible_collections.circleci.server.plugins.module_utils.roll.executor import RollOptions, Roller, RollStopped
+from ansible_collections.circleci.server.plugins.module_utils.roll.model import RollError, ScaledClock, WallClock
+
+try:
+    import boto3
+    HAS_BOTO3 = True
+except ImportError:
+    HAS_BOTO3 = False
+
+try:
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+    HAS_GOOGLE_AUTH = True
+except ImportError:
+    HAS_GOOGLE_AUTH = False
+
+
+def argument_spec():
+    spec = nomad_argspec()
+    spec.update(
+        provider=dict(type="str", required=True, choices=["aws", "gcp"]),
+        group_name=dict(type="str", required=True, aliases=["name"]),
+        region=dict(type="str"),
+        endpoint_url=dict(type="str", aliases=["aws_endpoint_url"], fallback=(env_fallback, ["AWS_ENDPOINT_URL"])),
+        aws_profile=dict(type="str"),
+        aws_access_key=dict(type="str", no_log=False),
+        aws_secret_key=dict(type="str", no_log=True),
+        aws_session_token=dict(type="str", no_log=True),
+        image_id=dict(type="str"),
+        suspend_processes=dict(type="list", elements="str", default=["AZRebalance", "AlarmNotification", "ScheduledActions"]),
+        raise_max_size=dict(type="bool", default=True),
+        project=dict(type="str", fallback=(env_fallback, ["GCP_PROJECT"])),
+        zone=dict(type="str"),
+        gcp_credentials_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"])),
+        gcp_base_url=dict(type="str", default="https://compute.googleapis.com/compute/v1"),
+        gcp_auth_kind=dict(type="str", default="application", choices=["application", "serviceaccount", "none"]),
+        batch_size=dict(type="str", default="25%"),
+        max_unavailable=dict(type="int", default=0),
+        desired_capacity=dict(type="int"),
+        drain_deadline=dict(type="int", default=3600),
+        force_after_deadline=dict(type="bool", default=False),
+        ignore_system_jobs=dict(type="bool", default=False),
+        timeout=dict(type="int", default=7200),
+        boot_timeout=dict(type="int", default=900),
+        poll_interval=dict(type="int", default=10),
+        clock_factor=dict(type="float", default=1.0),
+    )
+    return spec
+
+
+def build_provider(module, clock):
+    params = module.params
+    if params["provider"] == "aws":
+        from ansible_collections.circleci.server.plugins.module_utils.roll.aws import AwsAsgProvider
+        if not HAS_BOTO3:
+            module.fail_json(msg=missing_required_lib("boto3"))
+        session = boto3.session.Session(profile_name=params["aws_profile"], aws_access_key_id=params["aws_access_key"],
+                                        aws_secret_access_key=params["aws_secret_key"], aws_session_token=params["aws_session_token"],
+                                        region_name=params["region"])
+        if not session.region_name:
+            module.fail_json(msg="No AWS region: set region (or AWS_REGION) to the region of group %s." % params["group_name"])
+        autoscaling = session.client("autoscaling", endpoint_url=params["endpoint_url"])
+        ec2 = session.client("ec2", endpoint_url=params["endpoint_url"])
+        return AwsAsgProvider(params["group_name"], autoscaling, ec2, image_id=params["image_id"],
+                              suspend_processes=params["suspend_processes"])
+    from ansible_collections.circleci.server.plugins.module_utils.roll.gcp import GcpMigProvider
+    if params["gcp_auth_kind"] == "none":
+        import requests
+        session = requests.Session()
+    else:
+        if not HAS_GOOGLE_AUTH:
+            module.fail_json(msg=missing_required_lib("google-auth"))
+        scopes = ["https://www.googleapis.com/auth/compute"]
+        if params["gcp_auth_kind"] == "serviceaccount" or params["gcp_credentials_file"]:
+            if not params["gcp_credentials_file"]:
+                module.fail_json(msg="gcp_auth_kind=serviceaccount needs gcp_credentials_file, the path of a service account key file.")
+            from google.oauth2 import service_account
+            credentials = service_account.Credentials.from_service_account_file(params["gcp_credentials_file"], scopes=scopes)
+        else:
+            credentials, dummy = google.auth.default(scopes=scopes)
+        session = AuthorizedSession(credentials)
+    return GcpMigProvider(params["project"], params["group_name"], session, zone=params["zone"],
+                          region=params["region"] if not params["zone"] else None, base_url=params["gcp_base_url"],
+                          clock=clock, poll_interval=max(0.5, min(2.0, params["poll_interval"])))
+
+
+def build_nomad(module):
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib("requests"))
+    return client_from_params(module.params)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_if=[("provider", "gcp", ("project",))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["clock_factor"] <= 0:
+        module.fail_json(msg="clock_factor must be positive, got %s." % params["clock_factor"])
+    clock = ScaledClock(params["clock_factor"]) if params["clock_factor"] != 1.0 else WallClock()
+    options = RollOptions(batch_size=params["batch_size"], max_unavailable=params["max_unavailable"],
+                          drain_deadline=params["drain_deadline"], force_after_deadline=params["force_after_deadline"],
+                          ignore_system_jobs=params["ignore_system_jobs"], timeout=params["timeout"],
+                          boot_timeout=params["boot_timeout"], poll_interval=params["poll_interval"],
+                          desired_capacity=params["desired_capacity"], raise_max_size=params["raise_max_size"])
+    try:
+        nomad = build_nomad(module)
+        provider = build_provider(module, clock)
+        roller = Roller(provider, nomad, options, clock)
+        if module.check_mode:
+            plan = roller.plan()
+            count = sum(len(b) for b in plan["batches"])
+            msg = ("Would replace %d instance(s) in %d batch(es), keeping at least %d ready, eligible Nomad nodes."
+                   % (count, len(plan["batches"]), plan["capacity_floor"]) if count else
+                   "Every instance of %s is on the current configuration: nothing to replace." % plan["group"])
+            for warning in plan["warnings"]:
+                module.warn(warning)
+            module.exit_json(changed=bool(count), plan=plan, batches=[], replaced=[], capacity_floor=plan["capacity_floor"],
+                             killed=0, allocations_drained=0, duration=0.0, msg=msg)
+        result = roller.run()
+    except RollStopped as exc:
+        module.fail_json(msg=str(exc), **exc.result)
+    except (RollError, NomadError) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="Unexpected error during the Nomad client roll: %s. The roll can be re-run: it resumes from the live state."
+                         % exc, exception=traceback.format_exc())
+    for warning in result["plan"].get("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

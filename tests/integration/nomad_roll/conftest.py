@@ -1,0 +1,137 @@
+"""The lab for nomad_client_roll: AWS (moto) or GCP stand-in, Nomad stand-in, the world, a job feeder.
+
+Every test gets a fresh Nomad and world on one lab clock; the AWS lab is started once per module
+(moto's state is process-wide) and reset per test. The module runs through ansible-playbook with
+``clock_factor`` set to the lab clock's factor, so its durations are lab seconds.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.lab.aws import AwsLab
+from tests.lab.core import FaultInjector, LabClock, RequestLog
+from tests.lab.gcp import GcpLab
+from tests.lab.nomad import NomadLab
+from tests.lab.world import JobFeeder, World
+
+FACTOR = 100.0
+BOOT = 90.0
+TOKEN = "roll-lab-token-0f3e"
+PROJECT, ZONE = "lab-project", "us-east1-b"
+
+
+class RollLab:
+    """One test's lab: clock, log, faults, the clouds, Nomad, the world and the feeder."""
+
+    def __init__(self, clock, log, faults, aws=None, gcp=None):
+        self.clock = clock
+        self.log = log
+        self.faults = faults
+        self.aws = aws
+        self.gcp = gcp
+        self.nomad = NomadLab(clock, log, faults, token=TOKEN)
+        self.nomad.start()
+        self.world = None
+        self.feeder = None
+
+    def start_world(self, rate_per_minute=6.0, duration_range=(60.0, 300.0), seed=1):
+        self.world = World(self.clock, self.nomad, gcp=self.gcp, aws=self.aws is not None, aws_lock=self.aws.lock if self.aws else None,
+                           aws_region=self.aws.region if self.aws else "us-east-1", boot_delay=BOOT, poll_interval=2.0)
+        self.world.start()
+        if rate_per_minute:
+            self.feeder = JobFeeder(self.clock, self.nomad, rate_per_minute=rate_per_minute, duration_range=duration_range, seed=seed)
+            self.feeder.start()
+
+    def let_time_pass(self, lab_seconds):
+        time.sleep(self.clock.wall_seconds(lab_seconds))
+
+    def stop(self):
+        for part in (self.feeder, self.world):
+            if part is not None:
+                part.stop()
+        self.nomad.stop()
+
+    def mutations(self, service=None):
+        return [e for e in RequestLog.read(self.log.path) if service is None or e["service"] == service]
+
+    def base_args(self):
+        args = {"nomad_address": self.nomad.base_url, "nomad_token": TOKEN, "clock_factor": FACTOR, "poll_interval": 10,
+                "boot_timeout": 600, "timeout": 20000}
+        if self.aws is not None:
+            args.update(provider="aws", region=self.aws.region, endpoint_url=self.aws.url, aws_access_key="testing",
+                        aws_secret_key="testing")
+        else:
+            args.update(provider="gcp", project=PROJECT, zone=ZONE, gcp_base_url=self.gcp.base_url + "/compute/v1",
+                        gcp_auth_kind="none")
+        return args
+
+
+@pytest.fixture(scope="module")
+def lab_clock():
+    return LabClock(FACTOR)
+
+
+@pytest.fixture(scope="module")
+def aws_lab_module(tmp_path_factory, lab_clock):
+    log = RequestLog(str(tmp_path_factory.mktemp("roll-aws") / "requests.jsonl"), lab_clock)
+    lab = AwsLab(lab_clock, log, FaultInjector())
+    lab.start()
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture
+def aws_roll_lab(aws_lab_module, lab_clock):
+    aws_lab_module.reset()
+    aws_lab_module.request_log.clear()
+    aws_lab_module.faults.clear()
+    lab = RollLab(lab_clock, aws_lab_module.request_log, aws_lab_module.faults, aws=aws_lab_module)
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture
+def gcp_roll_lab(tmp_path, lab_clock):
+    log = RequestLog(str(tmp_path / "requests.jsonl"), lab_clock)
+    faults = FaultInjector()
+    gcp = GcpLab(lab_clock, log, faults, op_delay=2.0, create_delay=20.0, delete_delay=10.0)
+    gcp.start()
+    lab = RollLab(lab_clock, log, faults, gcp=gcp)
+    yield lab
+    lab.stop()
+    gcp.stop()
+
+
+@pytest.fixture
+def roll(run, tmp_path):
+    """Runs circleci.server.nomad_client_roll through ansible-playbook; returns (result dict, process)."""
+    counter = {"n": 0}
+
+    def _roll(args, check_mode=False):
+        counter["n"] += 1
+        out = tmp_path / ("result-%d.json" % counter["n"])
+        playbook = tmp_path / ("roll-%d.yml" % counter["n"])
+        playbook.write_text("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Roll the Nomad clients
+      circleci.server.nomad_client_roll: %s
+      register: roll
+      ignore_errors: true
+    - name: Keep the result
+      ansible.builtin.copy:
+        content: "{{ roll | to_nice_json }}"
+        dest: %s
+        mode: "0600"
+      check_mode: false
+""" % (json.dumps(args), out))
+        argv = ["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)]
+        if check_mode:
+            argv.append("--check")
+        proc = run(*argv, timeout=900)
+        return json.loads(out.read_text()), proc
+    return _roll

@@ -1,0 +1,174 @@
+"""nomad_client_roll in the lab: AWS (launch template and launch configuration groups) and GCP, with jobs running."""
+from __future__ import annotations
+
+from .conftest import BOOT, PROJECT, TOKEN, ZONE
+
+GROUP = "lab-circleci-nomad-clients-asg"
+SIZE = 6
+
+
+def aws_group(lab, launch_configuration=False, size=SIZE):
+    ec2, autoscaling = lab.aws.client("ec2"), lab.aws.client("autoscaling")
+    image = lab.aws.image_id()
+    if launch_configuration:
+        autoscaling.create_launch_configuration(LaunchConfigurationName="nomad-lc-1", ImageId=image, InstanceType="t3a.2xlarge")
+        spec = {"LaunchConfigurationName": "nomad-lc-1"}
+    else:
+        ec2.create_launch_template(LaunchTemplateName="lab-nomad-clients-", LaunchTemplateData={"ImageId": image, "InstanceType": "t3a.2xlarge"})
+        spec = {"LaunchTemplate": {"LaunchTemplateName": "lab-nomad-clients-", "Version": "$Latest"}}
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=0, MaxSize=size, DesiredCapacity=size,
+                                          AvailabilityZones=[lab.aws.region + "a"], **spec)
+    return ec2, autoscaling
+
+
+def new_configuration(lab, launch_configuration=False):
+    ec2, autoscaling = lab.aws.client("ec2"), lab.aws.client("autoscaling")
+    if launch_configuration:
+        autoscaling.create_launch_configuration(LaunchConfigurationName="nomad-lc-2", ImageId=lab.aws.image_id(), InstanceType="t3a.2xlarge",
+                                                UserData="#!/bin/sh\necho server_endpoint=nomad.example.com:4647\n")
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, LaunchConfigurationName="nomad-lc-2")
+    else:
+        ec2.create_launch_template_version(LaunchTemplateName="lab-nomad-clients-", SourceVersion="1",
+                                           LaunchTemplateData={"UserData": "IyEvYmluL3NoCmVjaG8gNC45Cg=="})
+
+
+def asg(lab):
+    return lab.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+
+
+def template_versions(lab, group):
+    """The launch template version each instance was launched from (EC2's aws:ec2launchtemplate:version tag)."""
+    ids = [i["InstanceId"] for i in group["Instances"]]
+    reservations = lab.aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    return {t["Value"] for r in reservations for i in r["Instances"] for t in i.get("Tags", []) if t["Key"] == "aws:ec2launchtemplate:version"}
+
+
+def settle(lab):
+    """Jobs running on every client before the roll."""
+    lab.start_world(rate_per_minute=8.0, duration_range=(60.0, 300.0))
+    lab.let_time_pass(240)
+
+
+def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll):
+    lab = aws_roll_lab
+    aws_group(lab)
+    settle(lab)
+    new_configuration(lab)
+    args = dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=900)
+    before = lab.mutations()
+
+    plan, proc = roll(args, check_mode=True)
+    assert plan["changed"] is True and not plan.get("failed"), plan
+    assert [len(b) for b in plan["plan"]["batches"]] == [2, 2, 2]
+    assert plan["plan"]["capacity_floor"] == SIZE and plan["plan"]["peak_desired"] == SIZE + 2
+    assert "launch template version 1, the group uses version 2" in plan["plan"]["outdated"][0]["reason"]
+    assert lab.mutations() == before, "check mode wrote something"
+
+    started = lab.clock.now()
+    old = {i["InstanceId"] for i in asg(lab)["Instances"]}
+    result, proc = roll(args)
+    assert not result.get("failed"), result["msg"]
+    assert TOKEN not in proc.stdout
+    assert result["changed"] is True and set(result["replaced"]) == old
+    assert result["killed"] == 0 and lab.nomad.stats()["killed"] == 0
+    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= SIZE
+    assert result["min_ready_eligible"] >= SIZE
+    group = asg(lab)
+    assert group["DesiredCapacity"] == SIZE and group["MaxSize"] == SIZE and not group["SuspendedProcesses"]
+    assert template_versions(lab, group) == {"2"}
+    assert not {i["InstanceId"] for i in group["Instances"]} & old
+    assert not [t for t in group["Tags"] if t["Key"].startswith("circleci.server/")]
+    for event in result["batches"]:
+        assert event["ready"] - event["started"] >= BOOT * 0.9  # surged instances had to boot
+        assert event["killed"] == 0
+
+    again, proc = roll(args)
+    assert again["changed"] is False and again["replaced"] == [], again
+
+
+def test_aws_launch_configuration_roll_and_throttling(aws_roll_lab, roll):
+    lab = aws_roll_lab
+    aws_group(lab, launch_configuration=True)
+    settle(lab)
+    new_configuration(lab, launch_configuration=True)
+    lab.faults.add("aws", "POST", r"autoscaling/SetDesiredCapacity$", nth=1, status=400, message="Throttling: Rate exceeded")
+    started = lab.clock.now()
+    result, proc = roll(dict(lab.base_args(), group_name=GROUP, batch_size="3", drain_deadline=900))
+    assert not result.get("failed"), result["msg"]
+    assert len(result["replaced"]) == SIZE and result["killed"] == 0 and lab.nomad.stats()["killed"] == 0
+    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= SIZE
+    assert {i["LaunchConfigurationName"] for i in asg(lab)["Instances"]} == {"nomad-lc-2"}
+    throttled = [e for e in lab.mutations("aws") if e["path"] == "autoscaling/SetDesiredCapacity"]
+    assert throttled[0]["status"] == 400 and throttled[1]["status"] == 200  # retried
+
+
+def test_fault_at_termination_of_batch_two_then_rerun(aws_roll_lab, roll):
+    lab = aws_roll_lab
+    aws_group(lab)
+    settle(lab)
+    new_configuration(lab)
+    old = {i["InstanceId"] for i in asg(lab)["Instances"]}
+    # batch 2's first termination is the third TerminateInstanceInAutoScalingGroup
+    lab.faults.add("aws", "POST", r"autoscaling/TerminateInstanceInAutoScalingGroup$", nth=3, status=400,
+                   message="ValidationError: injected fault")
+    args = dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=900)
+    first, proc = roll(args)
+    assert first["failed"] is True and "injected fault" in first["msg"]
+    assert len(first["replaced"]) == 2 and asg(lab)["DesiredCapacity"] == SIZE + 2
+    second, proc = roll(args)
+    assert not second.get("failed"), second["msg"]
+    assert set(first["replaced"]) | set(second["replaced"]) == old
+    assert not set(first["replaced"]) & set(second["replaced"])
+    assert second["batches"][0]["surge"] == 0  # the interrupted batch's replacements were reused
+    launched = {i["instance_id"] for i in lab.world.instances()}
+    assert len(launched) == 2 * SIZE, "an instance was replaced twice"
+    group = asg(lab)
+    assert group["DesiredCapacity"] == SIZE and group["MaxSize"] == SIZE
+    assert lab.nomad.stats()["killed"] == 0
+
+
+def test_short_drain_deadline_stops_safely(aws_roll_lab, roll):
+    lab = aws_roll_lab
+    aws_group(lab)
+    lab.start_world(rate_per_minute=0)
+    for number in range(SIZE * 2):
+        lab.nomad.submit_job("long-%02d" % number, duration=3000)
+    lab.let_time_pass(30)
+    new_configuration(lab)
+    args = dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=200)
+    result, proc = roll(args)
+    assert result["failed"] is True
+    assert "did not finish within drain_deadline=200" in result["msg"] and "force_after_deadline" in result["msg"]
+    assert result["replaced"] == [] and result["killed"] == 0
+    assert lab.nomad.stats()["killed"] == 0
+    assert not [e for e in lab.mutations("aws") if "TerminateInstance" in e["path"]]
+    group = asg(lab)
+    assert group["DesiredCapacity"] == SIZE + 2  # the batch's replacements stay; the old ones keep their jobs
+    assert lab.nomad.capacity_floor("ready_eligible", since=lab.clock.now()) >= SIZE
+
+
+def test_gcp_mig_roll_kills_no_job(gcp_roll_lab, roll):
+    lab = gcp_roll_lab
+    lab.gcp.create_template(PROJECT, "nomad-clients-1")
+    lab.gcp.create_template(PROJECT, "nomad-clients-2")
+    lab.gcp.create_mig(PROJECT, ZONE, "lab-nomad-client-group", "nomad-clients-1", SIZE, "lab-nomad-client",
+                       update_policy={"type": "OPPORTUNISTIC"})
+    settle(lab)
+    import requests
+    session = requests.Session()
+    mig_url = "%s/compute/v1/projects/%s/zones/%s/instanceGroupManagers/lab-nomad-client-group" % (lab.gcp.base_url, PROJECT, ZONE)
+    answer = session.post(mig_url + "/setInstanceTemplate", json={"instanceTemplate": "global/instanceTemplates/nomad-clients-2"})
+    assert answer.status_code == 200, answer.text
+    args = dict(lab.base_args(), group_name="lab-nomad-client-group", batch_size="2", drain_deadline=900)
+    before = lab.mutations()
+    plan, proc = roll(args, check_mode=True)
+    assert [len(b) for b in plan["plan"]["batches"]] == [2, 2, 2] and lab.mutations() == before
+    started = lab.clock.now()
+    result, proc = roll(args)
+    assert not result.get("failed"), result["msg"]
+    assert len(result["replaced"]) == SIZE and result["killed"] == 0 and lab.nomad.stats()["killed"] == 0
+    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= SIZE
+    instances = lab.gcp.instances(PROJECT, ZONE, "lab-nomad-client-group")
+    assert len(instances) == SIZE and {i["template"] for i in instances} == {"nomad-clients-2"}
+    again, proc = roll(args)
+    assert again["changed"] is False, again

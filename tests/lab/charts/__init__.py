@@ -1,0 +1,163 @@
+"""Stand-in ``circleci-server`` Helm charts for the lab, built on demand per server version.
+
+Stands in for ``oci://cciserver.azurecr.io/circleci-server`` (chart name ``circleci-server``; chart
+version = appVersion = server version). ``chart_path("4.3.9")`` returns a chart directory that
+``helm install/upgrade/template/lint`` accept; ``chart_archive(version)`` the same as a ``.tgz``.
+
+Why built on demand rather than committed per version: one source tree serves every version
+(``src/templates`` gated on the chart version by ``cci.is43``, ``src/values-common.yaml`` plus
+``values-<minor>.yaml``, ``schema.py`` per minor), so 4.2.5, 4.2.7 and 4.3.9 cannot drift apart, any
+other 4.2.x/4.3.x patch is one argument away, and the tracked sources stay valid YAML for ansible-test
+(Go templates are kept as ``.tpl`` and become ``.yaml`` only in the built chart). A build takes a few
+milliseconds; it lands in ``<repo>/.cache/lab-charts`` (or ``$CIRCLECI_LAB_CHARTS_DIR``) under a
+digest of the sources, so an edited source is never served stale and concurrent builders do not clash.
+
+What the charts render: the workloads the docs name (application Deployments, the data StatefulSets
+with volumeClaimTemplates, ``vault`` only while ``tink.enabled`` is false, ``vm-service`` on 4.2 /
+``machine-provisioner`` on 4.3 with its ServiceAccount, ConfigMap and key Secret), the Secrets the chart
+generates, the ``circleci-proxy`` LoadBalancer. Not modelled: the real images, probes, resources,
+hooks and Jobs, RBAC, the hundred smaller services, and the real chart's value-to-config translation
+(provider settings are rendered as given).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+
+import yaml
+
+from .schema import values_schema
+
+CHART_NAME = "circleci-server"
+#: The versions the lab's scenarios and the upgrade tests use; any other 4.2.x / 4.3.x also builds.
+VERSIONS = ("4.2.5", "4.2.7", "4.3.9")
+MINORS = ("4.2", "4.3")
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+_VERSION_RE = re.compile(r"^(?:circleci-server-)?(\d+)\.(\d+)\.(\d+)$")
+
+
+def parse_version(version: str) -> tuple[str, str]:
+    """``("4.3.9", "4.3")`` from ``4.3.9`` or ``circleci-server-4.3.9``; ValueError for anything else."""
+    match = _VERSION_RE.match(str(version).strip())
+    if not match:
+        raise ValueError("not a circleci-server chart version: %r" % (version,))
+    minor = "%s.%s" % match.group(1, 2)
+    if minor not in MINORS:
+        raise ValueError("no stand-in chart for server %s (minors: %s)" % (version, ", ".join(MINORS)))
+    return "%s.%s" % (minor, match.group(3)), minor
+
+
+def cache_dir() -> str:
+    return os.environ.get("CIRCLECI_LAB_CHARTS_DIR") or os.path.join(REPO_ROOT, ".cache", "lab-charts")
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _load_yaml(name: str) -> dict:
+    with open(os.path.join(SRC, name), encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def chart_files(version: str) -> dict[str, str]:
+    """Relative path -> text of every file of the chart of ``version`` (what ``chart_path`` writes)."""
+    version, minor = parse_version(version)
+    chart = {
+        "apiVersion": "v2",
+        "name": CHART_NAME,
+        "description": "CircleCI Server (lab stand-in chart of the circleci.server Ansible collection)",
+        "type": "application",
+        "version": version,
+        "appVersion": version,
+        "home": "https://circleci.com/docs/server-admin/server-%s/" % minor,
+    }
+    values = _deep_merge(_load_yaml("values-common.yaml"), _load_yaml("values-%s.yaml" % minor))
+    files = {
+        "Chart.yaml": yaml.safe_dump(chart, sort_keys=False),
+        "values.yaml": "# Default values of the lab's stand-in circleci-server %s chart (built from %s).\n%s" % (
+            version, os.path.relpath(SRC, REPO_ROOT), yaml.safe_dump(values, sort_keys=False, width=160)),
+        "values.schema.json": json.dumps(values_schema(minor), indent=2, sort_keys=True) + "\n",
+        ".helmignore": "*.tgz\n",
+    }
+    templates = os.path.join(SRC, "templates")
+    for name in sorted(os.listdir(templates)):
+        with open(os.path.join(templates, name), encoding="utf-8") as handle:
+            text = handle.read()
+        target = name
+        if name.endswith(".tpl") and not name.startswith("_"):
+            target = name[:-len(".tpl")] + ".yaml"
+        files["templates/" + target] = text
+    return files
+
+
+def _digest(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def chart_path(version: str) -> str:
+    """The directory of the built stand-in chart of ``version`` (built now unless already up to date).
+
+    The directory is named ``circleci-server`` (as ``helm lint`` expects) inside a per-version,
+    per-source-digest folder; pass it as the chart reference to helm or kubernetes.core.helm.
+    """
+    version, _minor = parse_version(version)
+    files = chart_files(version)
+    folder = os.path.join(cache_dir(), "%s-%s" % (version, _digest(files)))
+    target = os.path.join(folder, CHART_NAME)
+    if os.path.isfile(os.path.join(target, "Chart.yaml")):
+        return target
+    os.makedirs(cache_dir(), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".build-%s-" % version, dir=cache_dir())
+    try:
+        for name, text in files.items():
+            path = os.path.join(staging, CHART_NAME, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if not os.path.isfile(os.path.join(target, "Chart.yaml")):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def chart_archive(version: str) -> str:
+    """The chart of ``version`` packaged as ``circleci-server-<version>.tgz`` (as ``helm package`` does)."""
+    directory = chart_path(version)
+    version, _minor = parse_version(version)
+    archive = os.path.join(os.path.dirname(directory), "%s-%s.tgz" % (CHART_NAME, version))
+    if os.path.isfile(archive):
+        return archive
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for root, _dirs, names in sorted(os.walk(directory)):
+            for name in sorted(names):
+                path = os.path.join(root, name)
+                tar.add(path, arcname=os.path.join(CHART_NAME, os.path.relpath(path, directory)))
+    partial = archive + ".%d.part" % os.getpid()
+    with open(partial, "wb") as handle:
+        handle.write(buffer.getvalue())
+    os.replace(partial, archive)
+    return archive

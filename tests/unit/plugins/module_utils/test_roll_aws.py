@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AWS provider against moto (in process) and against a stub client for retries."""
+
+from __future__ import annotations
+
+import pytest
+
+boto3 = pytest.importorskip("boto3")
+moto = pytest.importorskip("moto")
+
+from botocore.exceptions import ClientError  # noqa: E402  pylint: disable=wrong-import-position
+
+from ansible_collections.circleci.server.plugins.module_utils.roll.aws import (  # noqa: E402  pylint: disable=wrong-import-position
+    STATE_TAG,
+    AwsAsgProvider,
+)
+from ansible_collections.circleci.server.plugins.module_utils.roll.model import ProviderError  # noqa: E402  pylint: disable=wrong-import-position
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with moto.mock_aws():
+        yield boto3.client("autoscaling", region_name=REGION), boto3.client("ec2", region_name=REGION)
+
+
+def ami(ec2, name):
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    return ec2.create_image(InstanceId=instance, Name=name)["ImageId"]
+
+
+def test_launch_template_default_version_change_outdates_old_instances(aws):
+    autoscaling, ec2 = aws
+    image_1, image_2 = ami(ec2, "nomad-1"), ami(ec2, "nomad-2")
+    template = ec2.create_launch_template(LaunchTemplateName="nomad-clients-", LaunchTemplateData={"ImageId": image_1, "InstanceType": "t3.micro"})
+    template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="clients", MinSize=0, MaxSize=4, DesiredCapacity=3,
+                                          LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
+                                          AvailabilityZones=["us-east-1a"])
+    provider = AwsAsgProvider("clients", autoscaling, ec2, sleep=lambda s: None)
+    group = provider.describe()
+    assert group.desired == 3 and group.max_size == 4 and len(group.instances) == 3
+    assert all(i.up_to_date for i in group.instances)
+    assert "version 1" in group.config
+    ec2.create_launch_template_version(LaunchTemplateId=template_id, SourceVersion="1", LaunchTemplateData={"ImageId": image_2})
+    ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion="2")
+    group = provider.describe()
+    assert not any(i.up_to_date for i in group.instances)
+    assert "version 1, the group uses version 2" in group.outdated()[0].reason
+    provider.set_capacity(5)  # above MaxSize: raised first
+    group = provider.describe()
+    assert group.desired == 5 and group.max_size == 5
+    assert len(group.current()) == 2 and len(group.outdated()) == 3
+    old = group.outdated()[0].id
+    provider.terminate([old])
+    group = provider.describe()
+    assert group.desired == 4 and old not in {i.id for i in group.live()}
+
+
+def test_launch_configuration_with_new_image_outdates_old_instances(aws):
+    autoscaling, ec2 = aws
+    image_1, image_2 = ami(ec2, "nomad-1"), ami(ec2, "nomad-2")
+    autoscaling.create_launch_configuration(LaunchConfigurationName="lc-1", ImageId=image_1, InstanceType="t3.micro")
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="clients", MinSize=0, MaxSize=3, DesiredCapacity=2,
+                                          LaunchConfigurationName="lc-1", AvailabilityZones=["us-east-1a"])
+    provider = AwsAsgProvider("clients", autoscaling, ec2, sleep=lambda s: None)
+    assert all(i.up_to_date for i in provider.describe().instances)
+    autoscaling.create_launch_configuration(LaunchConfigurationName="lc-2", ImageId=image_2, InstanceType="t3.micro")
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName="clients", LaunchConfigurationName="lc-2")
+    group = provider.describe()
+    assert len(group.outdated()) == 2 and "image" in group.outdated()[0].reason
+    # image_id makes any other AMI outdated, whatever the configuration says
+    group = AwsAsgProvider("clients", autoscaling, ec2, image_id=image_1).describe()
+    assert not group.outdated()
+
+
+def test_state_tag_and_processes_round_trip(aws):
+    autoscaling, ec2 = aws
+    autoscaling.create_launch_configuration(LaunchConfigurationName="lc-1", ImageId="ami-12c6146b", InstanceType="t3.micro")
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="clients", MinSize=0, MaxSize=3, DesiredCapacity=1,
+                                          LaunchConfigurationName="lc-1", AvailabilityZones=["us-east-1a"])
+    autoscaling.suspend_processes(AutoScalingGroupName="clients", ScalingProcesses=["AZRebalance"])
+    provider = AwsAsgProvider("clients", autoscaling, ec2)
+    assert provider.load_state() is None
+    provider.save_state({"desired": 1, "max_size": 3, "suspended": []})
+    assert AwsAsgProvider("clients", autoscaling, ec2).load_state() == {"desired": 1, "max_size": 3, "suspended": []}
+    suspended = provider.suspend_scaling()
+    assert suspended == ["AlarmNotification", "ScheduledActions"]  # AZRebalance was suspended by someone else
+    provider.resume_scaling(suspended)
+    asg = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["clients"])["AutoScalingGroups"][0]
+    names = {p["ProcessName"] for p in asg["SuspendedProcesses"]}
+    assert names == {"AZRebalance"}
+    provider.clear_state()
+    tags = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["clients"])["AutoScalingGroups"][0]["Tags"]
+    assert STATE_TAG not in {t["Key"] for t in tags}
+
+
+def test_missing_group_is_explained(aws):
+    autoscaling, ec2 = aws
+    with pytest.raises(ProviderError, match="circleci-nomad-clients-asg"):
+        AwsAsgProvider("nope", autoscaling, ec2).describe()
+
+
+class ThrottledClient:
+    def __init__(self, failures, code="Throttling"):
+        self.failures = failures
+        self.code = code
+        self.calls = 0
+
+    def set_desired_capacity(self, **kwargs):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ClientError({"Error": {"Code": self.code, "Message": "Rate exceeded"}}, "SetDesiredCapacity")
+        return {}
+
+
+def test_throttling_is_retried_with_jittered_backoff():
+    sleeps = []
+    client = ThrottledClient(3)
+    provider = AwsAsgProvider("clients", client, None, sleep=sleeps.append, delay=1.0)
+    provider._call(client, "set_desired_capacity", "set capacity", AutoScalingGroupName="clients", DesiredCapacity=2)
+    assert client.calls == 4 and len(sleeps) == 3
+    assert all(0 <= s <= 1.0 * 2 ** i for i, s in enumerate(sleeps))
+
+
+def test_retries_run_out_and_other_errors_are_not_retried():
+    client = ThrottledClient(99)
+    with pytest.raises(ProviderError, match="Throttling"):
+        AwsAsgProvider("clients", client, None, sleep=lambda s: None, retries=2)._call(client, "set_desired_capacity", "set capacity")
+    assert client.calls == 3
+    client = ThrottledClient(1, code="AccessDenied")
+    with pytest.raises(ProviderError, match="SetDesiredCapacity"):
+        AwsAsgProvider("clients", client, None, sleep=lambda s: None)._call(client, "set_desired_capacity", "set capacity")
+    assert client.calls == 1

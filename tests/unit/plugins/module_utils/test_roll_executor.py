@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The roll's behaviour against in-memory fakes of the group and of Nomad, with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.circleci.server.plugins.module_utils.roll.executor import RollOptions, Roller, RollStopped
+from ansible_collections.circleci.server.plugins.module_utils.roll.model import RollError
+from ansible_collections.circleci.server.tests.unit.plugins.module_utils.roll_fakes import FakeClock, FakeNomad, FakeProvider, World
+
+
+def make(size=6, job_lengths=(), feed_every=0, has_state=True, max_size=None, feed_length=60, **options):
+    clock = FakeClock()
+    world = World(clock, size=size, job_lengths=job_lengths, feed_every=feed_every, max_size=max_size, feed_length=feed_length)
+    world.new_template()
+    opts = dict(batch_size="2", drain_deadline=600, boot_timeout=300, poll_interval=5, timeout=20000)
+    opts.update(options)
+    roller = Roller(FakeProvider(world, has_state=has_state), FakeNomad(world), RollOptions(**opts), clock)
+    return world, roller
+
+
+def rerun(world, has_state=True, **options):
+    opts = dict(batch_size="2", drain_deadline=600, boot_timeout=300, poll_interval=5, timeout=20000)
+    opts.update(options)
+    return Roller(FakeProvider(world, has_state=has_state), FakeNomad(world), RollOptions(**opts), world.clock)
+
+
+def assert_all_current(world, size):
+    assert world.desired == size
+    assert len(world.instances) == size
+    assert all(i["template"] == world.template for i in world.instances.values())
+
+
+def test_full_roll_replaces_every_client_without_killing_a_job():
+    world, roller = make(job_lengths=[120, 300, 200, 450, 30, 90, 500, 60], feed_every=20, feed_length=60)
+    original = set(world.instances)
+    result = roller.run()
+    assert result["changed"] is True
+    assert set(result["replaced"]) == original
+    assert len(result["replaced"]) == len(set(result["replaced"]))
+    assert result["killed"] == 0 and world.killed == [] and world.violations == []
+    assert_all_current(world, 6)
+    assert world.min_ready_eligible() >= 6
+    assert result["min_ready_eligible"] >= 6
+    assert result["capacity_floor"] == 6
+    assert [len(b["instances"]) for b in result["batches"]] == [2, 2, 2]
+    assert all(b["surge"] == 2 for b in result["batches"])
+    assert result["allocations_drained"] > 0
+    # max size was raised for the surge and put back; the scaling processes are resumed; no state is left
+    assert world.max_size == 6 and world.suspended == set() and world.state is None
+    for event in result["batches"]:
+        assert event["started"] <= event["ready"] <= event["drain_started"] <= event["drained"] <= event["terminated"] <= event["finished"]
+        assert event["ready"] - event["started"] >= 90  # the replacements had to boot
+
+
+def test_no_old_node_is_terminated_before_its_replacements_are_ready():
+    world, roller = make(job_lengths=[100] * 6)
+    seen = []
+    original_terminate = world.terminate
+
+    def checking_terminate(ids):
+        seen.append((len(world.instances), world.ready_eligible()))
+        original_terminate(ids)
+    world.terminate = checking_terminate
+    roller.run()
+    # at every termination, the group's ready eligible nodes (the batch's excluded, as ineligible) were >= desired
+    assert seen and all(ready >= 6 for _count, ready in seen)
+
+
+def test_rerun_after_complete_roll_changes_nothing():
+    world, roller = make()
+    roller.run()
+    before = list(world.mutations)
+    result = rerun(world).run()
+    assert result["changed"] is False
+    assert result["replaced"] == [] and result["batches"] == []
+    assert world.mutations == before
+
+
+def test_plan_reads_only_and_shows_batches_and_floor():
+    world, roller = make(max_unavailable=1, batch_size="50%")
+    plan = roller.plan()
+    assert world.mutations == []
+    assert plan["batch_size"] == 3
+    assert [len(b) for b in plan["batches"]] == [3, 3]
+    assert plan["capacity_floor"] == 5
+    assert plan["surge"] == [2, 2]
+    assert plan["peak_desired"] == 8
+    assert len(plan["outdated"]) == 6 and plan["up_to_date"] == []
+
+
+def test_drain_past_deadline_without_force_stops_safely_and_resumes():
+    world, roller = make(job_lengths=[2000, 10, 10, 10, 10, 10], drain_deadline=300)
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    message = str(info.value)
+    assert "drain_deadline=300" in message and "Nothing was terminated" in message and "force_after_deadline" in message
+    assert world.killed == [] and world.violations == []
+    assert world.terminated == []  # the first batch holds the long job
+    # safe capacity: the surge is kept, the drained batch still runs its job
+    assert world.desired == 8 and world.ready_eligible() >= 6
+    assert info.value.result["batches"][0]["instances"] == ["i-001", "i-002"]
+    assert world.state == {"desired": 6, "max_size": 6, "suspended": []}
+    assert world.suspended == set()
+    # later, with the job done, a re-run finishes the roll from where it stopped
+    world.clock.sleep(2000)
+    result = rerun(world).run()
+    assert result["killed"] == 0 and world.violations == []
+    assert sorted(world.terminated) == ["i-001", "i-002", "i-003", "i-004", "i-005", "i-006"]
+    assert len(world.terminated) == len(set(world.terminated))
+    assert result["batches"][0]["surge"] == 0  # the surge of the interrupted batch was reused
+    assert_all_current(world, 6)
+    assert world.state is None and world.max_size == 6
+
+
+def test_force_after_deadline_kills_and_reports():
+    world, roller = make(job_lengths=[2000, 10, 10, 10, 10, 10], drain_deadline=300, force_after_deadline=True)
+    result = roller.run()
+    assert result["killed"] == 1
+    assert result["batches"][0]["killed"] == 1
+    assert world.violations == []  # Nomad stopped the job; nothing was terminated under a running job
+    assert_all_current(world, 6)
+    drains = [m for m in world.mutations if m[0] == "drain"]
+    assert drains and all(m[2] == 300 for m in drains)
+
+
+def test_without_force_nomad_gets_no_deadline():
+    world, roller = make(job_lengths=[250] * 6)
+    roller.run()
+    drains = [m for m in world.mutations if m[0] == "drain"]
+    assert drains and all(m[2] == 0 for m in drains)
+
+
+def test_every_node_of_a_batch_is_ineligible_before_any_drain():
+    world, roller = make(job_lengths=[250] * 6)
+    roller.run()
+    ops = [m for m in world.mutations if m[0] in ("eligibility", "drain")]
+    for start in range(0, len(ops), 4):
+        chunk = ops[start:start + 4]
+        assert [m[0] for m in chunk] == ["eligibility", "eligibility", "drain", "drain"]
+
+
+def test_node_that_never_becomes_ready_stops_before_draining():
+    world, roller = make(job_lengths=[50] * 6, boot_timeout=200)
+    world.never_ready.update({"i-007"})
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    assert "boot_timeout=200" in str(info.value) and "i-007" in str(info.value)
+    assert world.terminated == []
+    assert not [m for m in world.mutations if m[0] in ("drain", "eligibility")]
+    assert world.desired == 8
+
+
+def test_fault_at_termination_of_batch_two_then_rerun_replaces_nothing_twice():
+    world, roller = make(job_lengths=[100] * 6)
+    world.faults["terminate"] = 2
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    assert "injected fault" in str(info.value)
+    assert world.terminated == ["i-001", "i-002"]
+    assert world.desired == 8
+    result = rerun(world).run()
+    assert len(world.terminated) == len(set(world.terminated)) == 6
+    assert result["replaced"] == ["i-003", "i-004", "i-005", "i-006"]
+    assert result["batches"][0]["surge"] == 0
+    assert_all_current(world, 6)
+    assert world.violations == [] and world.killed == []
+
+
+def test_gcp_like_provider_without_state_resumes_from_drain_metadata():
+    world, roller = make(job_lengths=[100] * 6, has_state=False)
+    world.faults["terminate"] = 2
+    with pytest.raises(RollStopped):
+        roller.run()
+    assert world.desired == 8
+    rerun(world, has_state=False).run()
+    assert_all_current(world, 6)
+
+
+def test_max_unavailable_surges_less_and_keeps_the_floor():
+    world, roller = make(job_lengths=[100] * 6, max_unavailable=1)
+    result = roller.run()
+    assert all(b["surge"] == 1 for b in result["batches"])
+    assert world.min_ready_eligible() >= 5
+    assert result["capacity_floor"] == 5
+    assert world.max_size == 6
+    assert_all_current(world, 6)
+    assert world.violations == [] and world.killed == []
+
+
+def test_no_head_room_without_raise_max_size_fails_before_any_change():
+    world, roller = make(raise_max_size=False)
+    with pytest.raises(RollError) as info:
+        roller.run()
+    assert "raise_max_size" in str(info.value)
+    assert world.mutations == []
+
+
+def test_timeout_stops_safely():
+    world, roller = make(job_lengths=[5000] * 6, drain_deadline=10000, timeout=400)
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    assert "timeout=400" in str(info.value)
+    assert world.terminated == [] and world.killed == []
+
+
+def test_polls_are_bounded():
+    world, roller = make(job_lengths=[100] * 6, poll_interval=7)
+    roller.run()
+    assert world.clock.sleeps and max(world.clock.sleeps) <= 7
+
+
+def test_invalid_options_are_explained():
+    with pytest.raises(RollError, match="max_unavailable"):
+        RollOptions(max_unavailable=-1).validate()
+    with pytest.raises(RollError, match="drain_deadline"):
+        RollOptions(drain_deadline=0).validate()

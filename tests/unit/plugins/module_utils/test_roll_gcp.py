@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The GCP provider against a fake Compute v1 session."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.circleci.server.plugins.module_utils.roll.gcp import GcpMigProvider
+from ansible_collections.circleci.server.plugins.module_utils.roll.model import PENDING, ProviderError
+
+BASE = "http://lab/compute/v1"
+MIG = BASE + "/projects/p/zones/z/instanceGroupManagers/nomad-client-group"
+
+
+class Response:
+    def __init__(self, status, body):
+        self.status_code = status
+        self.text = json.dumps(body) if not isinstance(body, str) else body
+
+    def json(self):
+        return json.loads(self.text)
+
+
+class FakeCompute:
+    def __init__(self):
+        self.template = BASE + "/projects/p/global/instanceTemplates/t2"
+        self.instances = {"c-1": "t1", "c-2": "t1", "c-3": "t2"}
+        self.target = 3
+        self.calls = []
+        self.errors = []
+        self.ops = {}
+
+    def request(self, method, url, params=None, json=None):  # pylint: disable=redefined-outer-name
+        self.calls.append((method, url.replace(BASE, ""), params, json))
+        if self.errors:
+            return self.errors.pop(0)
+        if url == MIG:
+            return Response(200, {"name": "nomad-client-group", "targetSize": self.target, "instanceTemplate": self.template,
+                                  "versions": [{"name": "primary", "instanceTemplate": self.template}]})
+        if url == MIG + "/listManagedInstances":
+            items = [{"instance": BASE + "/projects/p/zones/z/instances/" + name, "id": str(100 + i), "instanceStatus": "RUNNING",
+                      "currentAction": "CREATING" if name == "c-9" else "NONE",
+                      "version": {"instanceTemplate": BASE + "/projects/p/global/instanceTemplates/" + tpl}}
+                     for i, (name, tpl) in enumerate(sorted(self.instances.items()))]
+            if not params.get("pageToken"):
+                return Response(200, {"managedInstances": items[:2], "nextPageToken": "x"})
+            return Response(200, {"managedInstances": items[2:]})
+        if url == MIG + "/resize":
+            self.target = params["size"]
+            while len(self.instances) < self.target:
+                self.instances["c-%d" % (len(self.instances) + 6)] = "t2"
+            return self._op()
+        if url == MIG + "/deleteInstances":
+            for link in json["instances"]:
+                del self.instances[link.rsplit("/", 1)[1]]
+                self.target -= 1
+            return self._op()
+        if "/operations/" in url:
+            name = url.rsplit("/", 1)[1]
+            self.ops[name]["status"] = "DONE"
+            return Response(200, self.ops[name])
+        return Response(404, "not found")
+
+    def _op(self):
+        name = "op-%d" % len(self.ops)
+        self.ops[name] = {"name": name, "status": "RUNNING", "selfLink": BASE + "/projects/p/zones/z/operations/" + name}
+        return Response(200, dict(self.ops[name]))
+
+
+def provider(fake, **kwargs):
+    return GcpMigProvider("p", "nomad-client-group", fake, zone="z", base_url=BASE, sleep=lambda s: None, **kwargs)
+
+
+def test_outdated_instances_and_paging():
+    fake = FakeCompute()
+    group = provider(fake).describe()
+    assert group.desired == 3 and group.max_size is None
+    assert sorted(i.id for i in group.outdated()) == ["c-1", "c-2"]
+    assert "instance template t1" in group.outdated()[0].reason
+    assert [c[2] for c in fake.calls if c[1].endswith("listManagedInstances")] == [{"maxResults": 500}, {"maxResults": 500, "pageToken": "x"}]
+
+
+def test_resize_and_delete_wait_for_operations():
+    fake = FakeCompute()
+    prov = provider(fake)
+    prov.describe()
+    prov.set_capacity(5)
+    assert fake.target == 5 and all(op["status"] == "DONE" for op in fake.ops.values())
+    prov.terminate(["c-1"])
+    assert "c-1" not in fake.instances and fake.target == 4
+    delete = [c for c in fake.calls if c[1].endswith("deleteInstances")][0]
+    assert delete[3]["instances"] == [BASE + "/projects/p/zones/z/instances/c-1"]
+
+
+def test_rate_limits_are_retried_then_errors_explained():
+    fake = FakeCompute()
+    fake.errors = [Response(429, "slow down"), Response(403, '{"error": {"errors": [{"reason": "rateLimitExceeded"}]}}')]
+    assert provider(fake).describe().desired == 3
+    fake.errors = [Response(403, "forbidden")]
+    with pytest.raises(ProviderError, match="instanceAdmin"):
+        provider(fake).describe()
+    fake.errors = [Response(404, "nope")]
+    with pytest.raises(ProviderError, match="nomad-client-group"):
+        provider(fake).describe()
+
+
+def test_failed_operation_is_reported():
+    fake = FakeCompute()
+    prov = provider(fake)
+    op = {"name": "op-x", "status": "DONE", "error": {"errors": [{"code": "QUOTA_EXCEEDED", "message": "CPUS"}]}}
+    with pytest.raises(ProviderError, match="QUOTA_EXCEEDED: CPUS"):
+        prov._wait_operation(op, "resize")
+
+
+def test_zone_or_region_exactly_one():
+    with pytest.raises(ProviderError, match="exactly one"):
+        GcpMigProvider("p", "g", FakeCompute(), zone="z", region="r")
+
+
+def test_creating_instances_are_pending():
+    fake = FakeCompute()
+    fake.instances["c-9"] = "t2"
+    group = provider(fake).describe()
+    assert group.by_id()["c-9"].state == PENDING
+
+
+def test_proactive_update_policy_blocks_the_roll():
+    fake = FakeCompute()
+    original = fake.request
+
+    def with_policy(method, url, params=None, json=None):  # pylint: disable=redefined-outer-name
+        response = original(method, url, params=params, json=json)
+        if url == MIG and response.status_code == 200:
+            body = response.json()
+            body["updatePolicy"] = {"type": "PROACTIVE"}
+            return Response(200, body)
+        return response
+    fake.request = with_policy
+    group = provider(fake).describe()
+    assert group.blockers and "OPPORTUNISTIC" in group.blockers[0]
