@@ -500,10 +500,14 @@ PRIVATE_MODE = 0o600
 
 
 def write_private_file(path, data):
-    """Write bytes to path atomically (temporary file in the same directory, fsync, rename), mode 0600."""
+    """Write bytes to path atomically (temporary file in the same directory, fsync, rename), mode 0600.
+
+    The temporary file is 0600 from its creation, so the data is never readable by others, even briefly.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise KotsExportError("The directory of dest, %s, does not exist: create it (mode 0700) and run again." % directory)
+    existing = os.stat(path) if os.path.exists(path) else None
     handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -511,6 +515,8 @@ def write_private_file(path, data):
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, PRIVATE_MODE)
+        if existing is not None and os.geteuid() == 0:
+            os.chown(temporary, existing.st_uid, existing.st_gid)  # root rewriting an operator's file keeps its owner
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

@@ -28,10 +28,53 @@ def ansible_env():
 
 @pytest.fixture(scope="session")
 def run(ansible_env):
-    def _run(*argv, check=True, cwd=REPO_ROOT, **kwargs):
-        proc = subprocess.run(list(argv), cwd=cwd, env=ansible_env, capture_output=True, text=True, check=False, **kwargs)
+    def _run(*argv, check=True, cwd=REPO_ROOT, env=None, **kwargs):
+        """Run a command in the collection's environment; ``env`` adds to (or overrides) it."""
+        full_env = dict(ansible_env, **(env or {}))
+        proc = subprocess.run(list(argv), cwd=cwd, env=full_env, capture_output=True, text=True, check=False, **kwargs)
         if check and proc.returncode != 0:
             raise AssertionError("%s exited %d\nstdout:\n%s\nstderr:\n%s" % (
                 " ".join(argv), proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
         return proc
     return _run
+
+
+class RunningLab:
+    """A lab brought up with the CLI, as an operator would: its lab.json, files and admin client."""
+
+    def __init__(self, state: dict):
+        from tests.lab.admin import LabClient
+        self.state = state
+        self.endpoints = state["endpoints"]
+        self.files = state["files"]
+        self.admin = LabClient(self.endpoints["admin"])
+
+    @property
+    def env(self) -> dict:
+        """Environment variables that point kubectl, helm, the aws CLI and boto3 at this lab."""
+        env = {"KUBECONFIG": self.files["kubeconfig"]}
+        if "aws_env" in self.files:
+            with open(self.files["aws_env"]) as handle:
+                for line in handle:
+                    key, _, value = line.replace("export ", "", 1).strip().partition("=")
+                    env[key] = value.strip("'")
+        return env
+
+
+@pytest.fixture
+def lab_up(tmp_path, run):
+    """Bring a lab scenario up (``lab_up("aws-4.2")``); every lab started is taken down after the test."""
+    started = []
+
+    def _up(scenario, factor=100):
+        state_dir = tmp_path / ("lab-" + scenario)
+        run(str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "tests.lab", "up", scenario,
+            "--state-dir", str(state_dir), "--factor", str(factor))
+        started.append(state_dir)
+        with open(state_dir / "lab.json") as handle:
+            import json
+            return RunningLab(json.load(handle))
+
+    yield _up
+    for state_dir in started:
+        run(str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "tests.lab", "down", "--state-dir", str(state_dir), check=False)

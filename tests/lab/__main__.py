@@ -59,7 +59,8 @@ def cmd_serve(args) -> int:
     try:
         lab.start()
         print("lab: %s up" % args.scenario, flush=True)
-        stopping.wait()
+        while not stopping.wait(0.1):
+            pass
     finally:
         lab.stop()
         try:
@@ -67,7 +68,10 @@ def cmd_serve(args) -> int:
         except FileNotFoundError:
             pass
         print("lab: stopped", flush=True)
-    return 0
+    # Every component was stopped above; skip the interpreter's wait for the worker threads that
+    # aiohttp and moto leave behind (seconds of nothing).
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def cmd_up(args) -> int:

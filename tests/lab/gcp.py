@@ -682,8 +682,9 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
             self._resize(mig, request.query.get("size"))
         elif action == "deleteInstances":
             for instance in self._members_named(mig, self._body(request).get("instances")):
-                mig.target_size -= 1
-                self._delete_instance(instance)
+                if instance.action != "DELETING":  # deleting twice must not shrink the group twice
+                    mig.target_size -= 1
+                    self._delete_instance(instance)
         elif action in ("recreateInstances", "applyUpdatesToInstances"):
             body = self._body(request)
             if action == "applyUpdatesToInstances" and body.get("allInstances"):

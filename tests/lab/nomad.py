@@ -10,6 +10,8 @@ a null DrainSpec cancels), ``POST /v1/node/<id>/eligibility``, ``POST /v1/node/<
 ``/summary``. ``X-Nomad-Token`` (or ``Authorization: Bearer``) is required when the lab sets a token
 (403 otherwise); ``?region=`` other than the lab's region answers 500 "No path to region", as Nomad does.
 Blocking queries (``?index=&wait=``) wait for the index to move, capped at a few wall seconds.
+With ``tls=make_tls_material(dir)`` it serves HTTPS, and with ``mtls=True`` requires a client certificate
+signed by that CA, as Nomad with ``tls { http = true, verify_https_client = true }`` does.
 
 Semantics (all times are lab seconds from the shared ``LabClock``; state advances lazily, event by event
 in lab-time order, whenever anyone looks, so results do not depend on when a test polls):
@@ -133,8 +135,8 @@ class NomadLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many
     SERVICE = "nomad"
 
     def __init__(self, clock, request_log=None, faults=None, token=None, region="global", datacenter="default",
-                 init_delay=0.0, seed=0, blocking_wall_cap=2.0):
-        super().__init__(clock, request_log, faults)
+                 init_delay=0.0, seed=0, blocking_wall_cap=2.0, tls=None, mtls=False):
+        super().__init__(clock, request_log, faults, tls=tls, mtls=mtls)
         self.token = token
         self.region = region
         self.datacenter = datacenter

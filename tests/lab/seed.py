@@ -8,10 +8,12 @@ seeding is not something a playbook did.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import json
 import os
 import subprocess
+import time
 
 import requests
 import yaml
@@ -27,16 +29,27 @@ VENV_BIN = os.path.join(REPO_ROOT, ".venv", "bin")
 def bring_up(lab) -> None:
     scenario = load_scenario(lab.scenario_name)
     lab.scenario = scenario
-    _start_kube(lab, scenario)
+    with _phase("kube"):
+        _start_kube(lab, scenario)
     ids = {}
-    if scenario["cloud"] == "aws":
-        ids = _seed_aws(lab, scenario)
-    else:
-        _seed_gcp(lab, scenario)
-    _start_nomad(lab, scenario)
-    _seed_release(lab, scenario, ids)
+    with _phase(scenario["cloud"]):
+        if scenario["cloud"] == "aws":
+            ids = _seed_aws(lab, scenario)
+        else:
+            _seed_gcp(lab, scenario)
+    with _phase("nomad"):
+        _start_nomad(lab, scenario)
+    with _phase("release"):
+        _seed_release(lab, scenario, ids)
     _write_inventory(lab, scenario)
     lab.request_log.clear()
+
+
+@contextlib.contextmanager
+def _phase(name):
+    began = time.monotonic()
+    yield
+    print("lab: seeded %s in %.2fs" % (name, time.monotonic() - began), flush=True)
 
 
 # --------------------------------------------------------------------------------------------- kube

@@ -72,8 +72,10 @@ class Lab:
     def stop(self) -> None:
         while self._stoppers:
             stopper = self._stoppers.pop()
+            began = time.monotonic()
             try:
                 stopper()
+                print("lab: stopped %s in %.2fs" % (getattr(stopper, "__qualname__", stopper), time.monotonic() - began), flush=True)
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 # Stopping must go on so that no port is left behind; say what failed.
                 print("lab: stopping %r failed: %s" % (stopper, exc))

@@ -14,8 +14,11 @@ new node (with the same name, as on GCP) while the old one goes down.
 with durations uniform in ``duration_range`` (lab seconds), deterministic for a seed; arrival times are
 exact in lab time whatever the polling granularity.
 
-Not modelled: a Nomad agent that fails to start or to join, instance health checks, heartbeat delay
-beyond ``down_delay``, spot interruptions.
+``World.boot_failure`` (a predicate on the new instance) makes chosen instances never join, the way a
+bad AMI or user data would, so a roll's "node never becomes ready" path can be tested.
+
+Not modelled: an agent that joins and then fails, instance health checks, heartbeat delay beyond
+``down_delay``, spot interruptions.
 """
 from __future__ import annotations
 
@@ -54,6 +57,9 @@ class World:  # pylint: disable=too-many-instance-attributes
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        # A test sets this to a callable(info) -> bool: True for an instance whose Nomad agent never starts
+        # (info: cloud, instance_id, name, attributes, and image_id on AWS or template on GCP). Its node never appears.
+        self.boot_failure = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -107,10 +113,11 @@ class World:  # pylint: disable=too-many-instance-attributes
                 entry = self._known.get(key)
                 if entry is None and info["alive"]:
                     ready_at = now if existing_at_start else info["running_since"] + self.boot_delay
-                    node_id = self.nomad.register_node(info["name"], info["attributes"], node_class=self.node_class,
-                                                       slots=self.slots, at=ready_at)
-                    self._known[key] = {"node_id": node_id, "name": info["name"], "registered_at": max(ready_at, now),
-                                        "down": False}
+                    broken = self.boot_failure is not None and self.boot_failure(dict(info, cloud=key[0], instance_id=key[1]))
+                    node_id = None if broken else self.nomad.register_node(
+                        info["name"], info["attributes"], node_class=self.node_class, slots=self.slots, at=ready_at)
+                    self._known[key] = {"node_id": node_id, "name": info["name"], "down": False, "broken": broken,
+                                        "registered_at": None if broken else max(ready_at, now)}
                 elif entry is not None and not entry["down"] and not info["alive"]:
                     self._down(entry, info.get("gone_since", now), now)
             for key, entry in self._known.items():
@@ -124,6 +131,8 @@ class World:  # pylint: disable=too-many-instance-attributes
         if entry["gone_since"] + self.down_delay > now:
             return
         entry["down"] = True
+        if entry["node_id"] is None:
+            return  # its agent never started: there is no node
         self.nomad.mark_down(entry["node_id"], at=entry["gone_since"] + self.down_delay)
 
     def _aws_instances(self, now) -> dict:
@@ -175,7 +184,8 @@ class World:  # pylint: disable=too-many-instance-attributes
         }
         if group is not None:
             attributes["meta.lab_asg"] = group.name
-        return {"alive": state in AWS_ALIVE, "name": name, "attributes": attributes, "running_since": now}
+        return {"alive": state in AWS_ALIVE, "name": name, "attributes": attributes, "running_since": now,
+                "image_id": getattr(instance, "image_id", "")}
 
     def _gcp_instances(self, now) -> dict:
         found = {}
@@ -184,7 +194,7 @@ class World:  # pylint: disable=too-many-instance-attributes
             if instance["status"] in ("PROVISIONING", "STAGING"):
                 continue  # not booted yet: the world registers it once it runs
             found[("gcp", instance["id"])] = {
-                "alive": alive, "name": instance["name"],
+                "alive": alive, "name": instance["name"], "template": instance["template"],
                 "running_since": instance["running_since"] if instance["running_since"] is not None else now,
                 "gone_since": instance["stopping_since"] if instance["stopping_since"] is not None else now,
                 "attributes": {

@@ -198,8 +198,11 @@ class Roller:
             else:
                 result["msg"] = "Every instance of %s is on the current configuration: nothing to replace." % plan["group"]
             return self._close(result)
-        state = self._begin(plan, saved)
+        self._check_head_room(plan)
+        state = {"desired": plan["target_desired"], "max_size": (saved or {}).get("max_size", plan["max_size"]),
+                 "suspended": list((saved or {}).get("suspended", []))}
         try:
+            self._begin(plan, state)
             for number, batch in enumerate(plan["batches"], 1):
                 self._run_batch(number, batch, plan["target_desired"], result)
             self._verify(result)
@@ -219,18 +222,18 @@ class Roller:
         result["allocations_drained"] = sum(ev.get("allocations_drained", 0) for ev in result["batches"])
         return result
 
-    def _begin(self, plan, saved):
-        opts = self.options
-        state = {"desired": plan["target_desired"],
-                 "max_size": (saved or {}).get("max_size", plan["max_size"]),
-                 "suspended": list((saved or {}).get("suspended", []))}
+    def _check_head_room(self, plan):
         max_size = plan["max_size"]
-        if max_size is not None and plan["peak_desired"] > max_size and not opts.raise_max_size:
+        if max_size is not None and plan["peak_desired"] > max_size and not self.options.raise_max_size:
             raise RollError(
                 "The roll needs %d instances at its peak but %s has MaxSize %d and raise_max_size is false. "
                 "Set raise_max_size=true (the roll puts MaxSize back at the end), or set max_unavailable to at least %d "
                 "to roll without surge (capacity drops while a batch drains)."
                 % (plan["peak_desired"], plan["group"], max_size, plan["batch_size"]))
+
+    def _begin(self, plan, state):
+        """Record the roll's state, pause the group's own scaling, make room for the surge."""
+        max_size = plan["max_size"]
         self.provider.save_state(state)
         self.changed = True
         newly = self.provider.suspend_scaling() or []
@@ -239,7 +242,6 @@ class Roller:
             self.provider.save_state(state)
         if max_size is not None and plan["peak_desired"] > max_size:
             self.provider.set_max_size(plan["peak_desired"])
-        return state
 
     def _finish(self, state, group):
         """Put back the maximum size (never below the desired size) and the suspended processes."""

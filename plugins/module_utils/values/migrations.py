@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Migrations of a CircleCI Server values tree from one 4.x minor to the next, 4.0 -> 4.10.
 
-One pure function per hop (``HOPS``): it takes a values tree, never modifies it, and returns a
+One pure function per hop (``HOPS``): it takes a values tree, does not modify it (unless called with
+``in_place=True``, which ``migrate`` does on its own copy), and returns a
 ``HopResult``: the new tree, the changes made or reported (``Change``: path, action, before,
 after, reason), and the manual actions that values alone cannot do (``ManualAction``: IAM and
 trust policies, security groups, Terraform modules, settings...). A hop whose release changes no
@@ -93,9 +94,9 @@ class MigrationResult:
 class _Hop:
     """Collects what one hop does, while it edits its own copy of the tree."""
 
-    def __init__(self, name, tree):
+    def __init__(self, name, tree, in_place=False):
         self.name = name
-        self.tree = copy.deepcopy(tree)
+        self.tree = tree if in_place else copy.deepcopy(tree)
         self.result = HopResult(self.tree)
 
     def change(self, path, action, before=None, after=None, reason=""):
@@ -167,9 +168,9 @@ def _terraform_action(hop, tag, extra=""):
 # 4.0 -> 4.1
 # --------------------------------------------------------------------------------------------
 
-def hop_4_0_to_4_1(tree) -> HopResult:
+def hop_4_0_to_4_1(tree, in_place=False) -> HopResult:
     """No value key changes. The Nomad Terraform module input changed (manual)."""
-    hop = _Hop("4.0->4.1", tree)
+    hop = _Hop("4.0->4.1", tree, in_place)
     hop.manual(
         "terraform-server-endpoint",
         "Replace the Nomad Terraform input server_endpoint with nomad_server_hostname and nomad_server_port",
@@ -195,9 +196,9 @@ _ANNOTATE_SECRET = """for secret in api-token session-cookie pusher nomad-gossip
 done"""
 
 
-def hop_4_1_to_4_2(tree) -> HopResult:
+def hop_4_1_to_4_2(tree, in_place=False) -> HopResult:
     """No value key renames. User-managed secrets must be adopted by Helm (manual)."""
-    hop = _Hop("4.1->4.2", tree)
+    hop = _Hop("4.1->4.2", tree, in_place)
     hop.manual(
         "user-managed-secrets",
         "Adopt user-created secrets into the Helm release before upgrading",
@@ -465,9 +466,9 @@ def _prescaled_config(prescaled):
     return "\n".join(lines) + "\n" if len(lines) > 1 else None
 
 
-def hop_4_2_to_4_3(tree) -> HopResult:
+def hop_4_2_to_4_3(tree, in_place=False) -> HopResult:
     """vm_service becomes machine_provisioner; EC2 tags a map; GCP zone a zones list; IAM, SG and DLC changes."""
-    hop = _Hop("4.2->4.3", tree)
+    hop = _Hop("4.2->4.3", tree, in_place)
     root = hop.tree
     if "vm_service" in root and "machine_provisioner" in root:
         old, new = root["vm_service"], root["machine_provisioner"]
@@ -581,14 +582,14 @@ def hop_4_2_to_4_3(tree) -> HopResult:
 # 4.3 -> 4.4, 4.4 -> 4.5, 4.5 -> 4.6
 # --------------------------------------------------------------------------------------------
 
-def hop_4_3_to_4_4(tree) -> HopResult:
+def hop_4_3_to_4_4(tree, in_place=False) -> HopResult:
     """REF-4.3 -> REF-4.4: no key changes (explicit no-op hop)."""
-    return _Hop("4.3->4.4", tree).result
+    return _Hop("4.3->4.4", tree, in_place).result
 
 
-def hop_4_4_to_4_5(tree) -> HopResult:
+def hop_4_4_to_4_5(tree, in_place=False) -> HopResult:
     """REF-4.4 -> REF-4.5 only adds keys. 4.5 must not be installed on GKE (RN-4.5)."""
-    hop = _Hop("4.4->4.5", tree)
+    hop = _Hop("4.4->4.5", tree, in_place)
     if _providers(hop.tree) == {"aws": False, "gcp": True}:
         hop.result.warnings.append(
             "RN-4.5: do not upgrade an installation on GKE to 4.5; this values file uses GCP. "
@@ -596,9 +597,9 @@ def hop_4_4_to_4_5(tree) -> HopResult:
     return hop.result
 
 
-def hop_4_5_to_4_6(tree) -> HopResult:
+def hop_4_5_to_4_6(tree, in_place=False) -> HopResult:
     """REF-4.5 -> REF-4.6: no key changes (explicit no-op hop)."""
-    return _Hop("4.5->4.6", tree).result
+    return _Hop("4.5->4.6", tree, in_place).result
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,9 +630,9 @@ def _image_pull_secrets(hop):
                           "[{name: regcred}]; check with helm diff.")
 
 
-def hop_4_6_to_4_7(tree) -> HopResult:
+def hop_4_6_to_4_7(tree, in_place=False) -> HopResult:
     """machine_agent_base_url becomes agent_base_url; imagePullSecrets a list of names; 4.7.7 is broken."""
-    hop = _Hop("4.6->4.7", tree)
+    hop = _Hop("4.6->4.7", tree, in_place)
     hop.rename(("machine_provisioner", "machine_agent_base_url"), "agent_base_url",
                "REF-4.6 -> REF-4.7: machine_provisioner.machine_agent_base_url is renamed agent_base_url.")
     _image_pull_secrets(hop)
@@ -675,9 +676,9 @@ def _telegraf_custom_config(hop):
                    reason="left empty by the move; the chart's defaults apply as before.")
 
 
-def hop_4_7_to_4_8(tree) -> HopResult:
+def hop_4_7_to_4_8(tree, in_place=False) -> HopResult:
     """config_path becomes custom_config; telegraf custom config moves; removed keys reported."""
-    hop = _Hop("4.7->4.8", tree)
+    hop = _Hop("4.7->4.8", tree, in_place)
     for block in ("machine_provisioner", "docker_provisioner"):
         hop.rename((block, "config_path"), "custom_config",
                    "REF-4.7 -> REF-4.8: %s.config_path is renamed custom_config." % block)
@@ -702,9 +703,9 @@ _ASG_OLD = re.compile(r"^(?P<base>.+)_circleci_nomad_clients_asg$")
 _MIG_OLD = re.compile(r"^(?P<name>.+)-nomad$")
 
 
-def hop_4_8_to_4_9(tree) -> HopResult:
+def hop_4_8_to_4_9(tree, in_place=False) -> HopResult:
     """global.tracing becomes global.otel; Terraform 4.9.0 renames the Nomad client ASG/MIG (reported)."""
-    hop = _Hop("4.8->4.9", tree)
+    hop = _Hop("4.8->4.9", tree, in_place)
     hop.rename(("global", "tracing"), "otel", "REF-4.8 -> VAL-4.9: global.tracing is renamed global.otel "
                                                "(enabled, collector_host, sample_rate; new collector_port).")
     hop.report_removed_keys([("nomad", "server", "scheme")], "%s is removed in 4.9 and is ignored. Left in place.")
@@ -742,9 +743,9 @@ def hop_4_8_to_4_9(tree) -> HopResult:
 # 4.9 -> 4.10
 # --------------------------------------------------------------------------------------------
 
-def hop_4_9_to_4_10(tree) -> HopResult:
+def hop_4_9_to_4_10(tree, in_place=False) -> HopResult:
     """telegraf is removed (reported); the workflow-retention setting must be re-applied by hand."""
-    hop = _Hop("4.9->4.10", tree)
+    hop = _Hop("4.9->4.10", tree, in_place)
     if "telegraf" in hop.tree:
         custom = T.get(hop.tree, ("telegraf", "custom_config"))
         hop.warn(("telegraf",), hop.tree["telegraf"],
@@ -829,7 +830,7 @@ def migrate(tree, from_version, to_version, catalog=None) -> MigrationResult:
                 "Be on %s (the last %s patch) before upgrading to %s" % (last, low, high),
                 "The upgrade path must include the last patch of each minor (UPG-4.3 and later; 4.8, 4.9 and "
                 "4.10 require it).", content="helm upgrade ... --version %s" % last, source="UPG-%s" % high))
-        step = HOPS[(low, high)](result.tree)
+        step = HOPS[(low, high)](result.tree, in_place=True)
         result.tree = step.tree
         result.changes.extend(step.changes)
         result.manual_actions.extend(step.manual_actions)

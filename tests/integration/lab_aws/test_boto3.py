@@ -6,6 +6,7 @@ import socket
 import stat
 import time
 
+import botocore.config
 import botocore.exceptions
 import pytest
 

@@ -211,3 +211,70 @@ def test_injected_fault_is_answered_and_retry_succeeds(kube_lab):
     assert kube_lab.kubectl_json("get", "deploy", "web", "-n", "demo")["metadata"]["labels"]["round"] == "2"
     statuses = [r["status"] for r in kube_lab.requests() if r["method"] == "PATCH"]
     assert statuses == [200, 500, 200]
+
+
+def test_namespace_terminates_then_goes_with_its_content(kube_lab):
+    kube_lab.kubectl("apply", "-f", "-", stdin=APP)
+    # The namespace comes first in the file: like on a real cluster, its content can still be deleted.
+    out = kube_lab.kubectl("delete", "-f", "-", stdin=APP).stdout
+    assert 'namespace "demo" deleted' in out and 'deployment.apps "web" deleted' in out
+    assert kube_lab.kubectl("get", "ns", "demo", check=False).returncode != 0
+    assert kube_lab.server.list("v1", "Pod", "demo") == []
+    protected = kube_lab.kubectl("delete", "ns", "kube-system", check=False)
+    assert protected.returncode != 0 and "may not be deleted" in protected.stderr
+
+    kube_lab.server.store.namespace_grace = 30
+    kube_lab.kubectl("create", "ns", "slow")
+    kube_lab.kubectl("delete", "ns", "slow", "--wait=false")
+    assert kube_lab.kubectl_json("get", "ns", "slow")["status"]["phase"] == "Terminating"
+    refused = kube_lab.kubectl("create", "configmap", "late", "-n", "slow", check=False)
+    assert refused.returncode != 0 and "being terminated" in refused.stderr
+
+
+def test_exec_printenv_and_scripted_commands(kube_lab):
+    kube_lab.kubectl("create", "secret", "generic", "postgresql", "--from-literal=password=s3cr3t")
+    kube_lab.kubectl("create", "deploy", "frontend", "--image=circleci/frontend:3.4")
+    kube_lab.kubectl("set", "env", "deploy/frontend", "POSTGRES_HOST=postgresql")
+    kube_lab.kubectl("set", "env", "deploy/frontend", "--from=secret/postgresql", "--prefix=POSTGRES_")
+    pod = kube_lab.kubectl("get", "pod", "-l", "app=frontend", "-o", "name").stdout.split()[-1]
+    env = kube_lab.kubectl("exec", pod, "-c", "frontend", "--", "printenv").stdout.splitlines()
+    assert "POSTGRES_HOST=postgresql" in env and "POSTGRES_PASSWORD=s3cr3t" in env
+    kube_lab.server.set_exec("default", "frontend-", "psql -c", stdout="ok\n")
+    assert kube_lab.kubectl("exec", pod, "--", "psql", "-c", "select 1").stdout == "ok\n"
+    kube_lab.server.set_exec("default", "frontend-", "migrate", stderr="boom\n", exit_code=3)
+    failed = kube_lab.kubectl("exec", pod, "--", "migrate", "--all", check=False)
+    assert failed.returncode == 3 and "boom" in failed.stderr
+    assert kube_lab.kubectl("exec", pod, "--", "sh", "-c", "true", check=False).returncode == 127
+    # exec is a POST-less WebSocket GET: it writes nothing to the request log.
+    assert not [r for r in kube_lab.requests() if "/exec" in r["path"]]
+
+
+def test_kots_exporter_annotates_every_kind(kube_lab):
+    for manifest in ("serviceaccount/app", "configmap/app", "secret/app", "role/app", "rolebinding/app", "service/app",
+                     "networkpolicy/app", "pvc/app", "pdb/app"):
+        kind, name = manifest.split("/")
+        kube_lab.server.create({
+            "apiVersion": {"role": "rbac.authorization.k8s.io/v1", "rolebinding": "rbac.authorization.k8s.io/v1",
+                           "networkpolicy": "networking.k8s.io/v1", "pdb": "policy/v1"}.get(kind, "v1"),
+            "kind": {"serviceaccount": "ServiceAccount", "configmap": "ConfigMap", "secret": "Secret", "role": "Role",
+                     "rolebinding": "RoleBinding", "service": "Service", "networkpolicy": "NetworkPolicy",
+                     "pvc": "PersistentVolumeClaim", "pdb": "PodDisruptionBudget"}[kind],
+            "metadata": {"name": name, "namespace": "circleci", "labels": {"kots.io/app-slug": "circleci", "kots.io/kotsadm": "true"}}})
+    kube_lab.kubectl("create", "job", "inject-bottoken-x1", "--image=busybox", "-n", "circleci")
+    kube_lab.kubectl("create", "cronjob", "cleanup", "--image=busybox", "--schedule=0 * * * *", "-n", "circleci")
+    kube_lab.kubectl("create", "deploy", "api", "--image=api:1", "-n", "circleci")
+    # The script runs one kubectl per kind; one call for all of them asks the server the same (and is faster).
+    kinds = ",".join("sa cm jobs ds secret role RoleBinding svc cj deploy sts netpol pvc pdb".split())
+    kube_lab.kubectl("-n", "circleci", "annotate", kinds, "--all", "meta.helm.sh/release-name=circleci-server",
+                     "meta.helm.sh/release-namespace=circleci", "--overwrite")
+    kube_lab.kubectl("-n", "circleci", "label", kinds, "--all", "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    kube_lab.kubectl("-n", "circleci", "label", kinds, "--all", "kots.io/app-slug-")
+    items = kube_lab.kubectl_json("-n", "circleci", "get", kinds)["items"]
+    assert len(items) == 14
+    for item in items:
+        assert item["metadata"]["annotations"]["meta.helm.sh/release-name"] == "circleci-server", item["metadata"]["name"]
+        assert item["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        assert "kots.io/app-slug" not in item["metadata"]["labels"]
+    kube_lab.kubectl("-n", "circleci", "delete", "pvc,cm", "-l", "kots.io/kotsadm=true")
+    assert kube_lab.kubectl("-n", "circleci", "get", "pvc", "-o", "name").stdout.strip() == ""
+    assert kube_lab.kubectl("-n", "circleci", "get", "jobs", "-o", "name").stdout.split() == ["job.batch/inject-bottoken-x1"]

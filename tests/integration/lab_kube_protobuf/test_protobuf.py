@@ -221,10 +221,10 @@ def test_live_helm_install_release_secret(recorder, tmp_path):
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
+    helm_env = dict(os.environ, HELM_CACHE_HOME=str(tmp_path / "c"), HELM_CONFIG_HOME=str(tmp_path / "f"),
+                    HELM_DATA_HOME=str(tmp_path / "d"))
     subprocess.run([HELM, "--kubeconfig", str(kubeconfig), "install", "live", str(chart), "-n", "default"],
-                   check=True, capture_output=True, timeout=60, env=dict(os.environ, HELM_CACHE_HOME=str(tmp_path / "c"),
-                                                                       HELM_CONFIG_HOME=str(tmp_path / "f"),
-                                                                       HELM_DATA_HOME=str(tmp_path / "d")))
-    assert [(m, ct) for m, ct, _ in bodies] == [("POST", CONTENT_TYPE), ("PUT", CONTENT_TYPE)]
-    statuses = [decode_object(b)["metadata"]["labels"]["status"] for _, _, b in bodies]
+                   check=True, capture_output=True, timeout=60, env=helm_env)
+    assert [(method, content_type) for method, content_type, _body in bodies] == [("POST", CONTENT_TYPE), ("PUT", CONTENT_TYPE)]
+    statuses = [decode_object(body)["metadata"]["labels"]["status"] for _method, _type, body in bodies]
     assert statuses == ["pending-install", "deployed"]

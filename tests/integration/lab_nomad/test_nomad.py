@@ -7,6 +7,7 @@ import requests
 
 from tests.lab.core import RequestLog
 from tests.lab.nomad import NS, NomadLab
+from tests.lab.standin_http import make_tls_material
 
 from .conftest import client_for, wait_for
 
@@ -238,3 +239,22 @@ def test_capacity_timeline(nomad_lab, nomad_client, lab_clock):
     nomad_lab.mark_down(first)
     assert nomad_lab.capacity_floor("ready") == 1
     assert nomad_lab.capacity_timeline()[-1]["ready"] == 1
+
+
+def test_https_with_mutual_tls(lab_clock, lab_log, lab_faults, tmp_path):
+    tls = make_tls_material(str(tmp_path / "tls"))
+    lab = NomadLab(lab_clock, lab_log, lab_faults, tls=tls, mtls=True)
+    url = lab.start()
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        lab.register_node("secure")
+        answer = requests.get(url + "/v1/nodes", verify=tls["ca"], cert=(tls["client"], tls["client-key"]), timeout=5)
+        assert answer.status_code == 200 and answer.json()[0]["Name"] == "secure"
+        client = nomad.Nomad(address=url, verify=tls["ca"], cert=(tls["client"], tls["client-key"]), timeout=5)
+        assert client.nodes.get_nodes()[0]["Name"] == "secure"
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(url + "/v1/nodes", verify=tls["ca"], timeout=5)  # no client certificate
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(url + "/v1/nodes", cert=(tls["client"], tls["client-key"]), timeout=5)  # unknown CA
+    finally:
+        lab.stop()

@@ -95,6 +95,27 @@ def test_mig_instances_become_nodes_and_go_down(nomad_lab, gcp_lab, lab_clock):
         world.stop()
 
 
+def test_instances_whose_agent_never_starts_never_become_nodes(nomad_lab, gcp_lab, lab_clock):
+    gcp_lab.create_template("proj", "good")
+    gcp_lab.create_template("proj", "bad-user-data")
+    gcp_lab.create_mig("proj", "z", "group", "good", 1, "nomad-client", update_policy={"type": "OPPORTUNISTIC"})
+    world = World(lab_clock, nomad_lab, gcp=gcp_lab, aws=False, boot_delay=BOOT, poll_interval=2.0)
+    world.boot_failure = lambda info: info.get("template") == "bad-user-data"
+    world.start()
+    try:
+        session = AuthorizedSession(AnonymousCredentials())
+        url = gcp_lab.base_url + "/compute/v1/projects/proj/zones/z/instanceGroupManagers/group"
+        session.post(url + "/setInstanceTemplate", json={"instanceTemplate": "global/instanceTemplates/bad-user-data"})
+        session.post(url + "/resize", params={"size": 2})
+        wait_for(lab_clock, lambda: any(i["broken"] for i in world.instances()), 200, "the broken instance to run")
+        lab_clock.sleep(2 * BOOT)
+        assert len(nomad_lab.nodes()) == 1 and gcp_lab.mig("proj", "z", "group")["status"]["isStable"]
+        broken = [i for i in world.instances() if i["broken"]][0]
+        assert broken["node_id"] is None and world.node_id(broken["instance_id"]) is None
+    finally:
+        world.stop()
+
+
 def test_proactive_template_change_rolls_the_group_without_draining(nomad_lab, gcp_lab, lab_clock):
     """Why the roll must not leave a MIG PROACTIVE: GCP replaces instances on its own and jobs die."""
     gcp_lab.create_template("proj", "tpl-a")

@@ -39,7 +39,7 @@ import uuid
 from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import UNSIGNED_ACTIONS, DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
 from . import moto_patches
@@ -90,6 +90,9 @@ class _Call:
         else:
             self.protocol = "rest-json" if self.service in REST_JSON_SERVICES else "rest-xml"
             self.action = None
+        if self.action and not scope and self.action in UNSIGNED_ACTIONS:
+            # STS AssumeRoleWithWebIdentity (IRSA) and AssumeRoleWithSAML are not signed.
+            self.service, self.region = UNSIGNED_ACTIONS[self.action]
         if self.action:
             self.path = "%s/%s" % (self.service, self.action)
             self.mutating = not self.action.startswith(READ_ONLY_PREFIXES) and not self.dry_run

@@ -55,7 +55,7 @@ def _t(group, version, plural, kind, namespaced=True, short=(), sub=(), categori
 
 BUILTIN_TYPES = (
     _t("", "v1", "namespaces", "Namespace", False, ("ns",), ("status",)),
-    _t("", "v1", "pods", "Pod", True, ("po",), ("status", "log"), ("all",)),
+    _t("", "v1", "pods", "Pod", True, ("po",), ("status", "log", "exec"), ("all",)),
     _t("", "v1", "services", "Service", True, ("svc",), ("status",), ("all",)),
     _t("", "v1", "endpoints", "Endpoints", True, ("ep",)),
     _t("", "v1", "configmaps", "ConfigMap", True, ("cm",)),

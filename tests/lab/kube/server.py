@@ -41,7 +41,7 @@ from aiohttp import web
 from .controllers import Controllers
 from .patch import APPLY_PATCH, PATCH_TYPES
 from .resources import VELERO_BACKUP_CRD, Registry, ResourceType
-from .store import ApiError, Store, match_fields, match_labels, parse_field_selector, parse_label_selector, scale_of, status_body
+from .store import ApiError, Store, dotted, match_fields, match_labels, parse_field_selector, parse_label_selector, scale_of, status_body
 
 SERVICE = "kube"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -66,6 +66,7 @@ class KubeApiServer:
         self.controllers = Controllers(self.store, load_balancer or ("ip" if platform == "gke" else "hostname"), region)
         self.store.controllers = self.controllers
         self._logs: list = []
+        self._execs: list = []
         self._version = ""
         self.set_version(kubernetes_version)
         self._thread = None
@@ -111,6 +112,62 @@ class KubeApiServer:
         their Deployment/StatefulSet/DaemonSet/Job status follows (a Job whose Pod failed is Failed)."""
         self.controllers.set_pod_state(namespace, prefix, state)
 
+    def set_exec(self, namespace: str, pod_prefix: str, command: str, stdout: str = "", stderr: str = "",
+                 exit_code: int = 0) -> None:
+        """Script ``kubectl exec`` in the pods whose name starts with ``pod_prefix``: a command line
+        (argv joined with spaces) that starts with ``command`` prints ``stdout``/``stderr`` and exits
+        with ``exit_code``. ``printenv``/``env`` (the container's env, references resolved), ``hostname``,
+        ``true`` and ``false`` work without a script; any other command exits 127."""
+        self._execs = [e for e in self._execs if e[:3] != (namespace, pod_prefix, command)]
+        self._execs.append((namespace, pod_prefix, command, stdout, stderr, int(exit_code)))
+
+    def exec_result(self, pod: dict, container: str | None, argv: list) -> tuple[str, str, int]:
+        """(stdout, stderr, exit code) of a command run in a pod of the lab."""
+        line = " ".join(argv)
+        best = None
+        for namespace, prefix, command, stdout, stderr, code in self._execs:
+            if namespace == pod["metadata"].get("namespace") and pod["metadata"]["name"].startswith(prefix) and line.startswith(command):
+                if best is None or (len(prefix), len(command)) > best[0]:
+                    best = ((len(prefix), len(command)), (stdout, stderr, code))
+        if best is not None:
+            return best[1]
+        if argv and argv[0] in ("printenv", "env") and len(argv) <= 2:
+            env = self._container_env(pod, container)
+            if len(argv) == 2:
+                return (env[argv[1]] + "\n", "", 0) if argv[1] in env else ("", "", 1)
+            return ("".join("%s=%s\n" % kv for kv in env.items()), "", 0)
+        if argv == ["hostname"]:
+            return pod["metadata"]["name"] + "\n", "", 0
+        if argv in (["true"], ["false"]):
+            return "", "", int(argv == ["false"])
+        return "", "lab: %s: command not scripted (KubeApiServer.set_exec)\n" % (argv[0] if argv else ""), 127
+
+    def _container_env(self, pod: dict, container: str | None) -> dict:
+        containers = (pod.get("spec") or {}).get("containers") or []
+        spec = next((c for c in containers if c.get("name") == container), containers[0] if containers else {})
+        namespace = pod["metadata"].get("namespace")
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": pod["metadata"]["name"],
+               "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "HOME": "/root"}
+        for entry in spec.get("env") or []:
+            if "value" in entry:
+                env[entry["name"]] = str(entry["value"])
+                continue
+            source = entry.get("valueFrom") or {}
+            value = None
+            if "secretKeyRef" in source:
+                ref = source["secretKeyRef"]
+                secret = self.get("v1", "Secret", namespace, ref.get("name", "")) or {}
+                raw = (secret.get("data") or {}).get(ref.get("key", ""))
+                value = base64.b64decode(raw).decode(errors="replace") if raw is not None else None
+            elif "configMapKeyRef" in source:
+                ref = source["configMapKeyRef"]
+                value = ((self.get("v1", "ConfigMap", namespace, ref.get("name", "")) or {}).get("data") or {}).get(ref.get("key", ""))
+            elif "fieldRef" in source:
+                value = dotted(pod, source["fieldRef"].get("fieldPath", ""))
+            if value is not None:
+                env[entry["name"]] = str(value)
+        return env
+
     def logs_for(self, pod: dict) -> list:
         namespace = pod["metadata"].get("namespace")
         name = pod["metadata"]["name"]
@@ -131,6 +188,7 @@ class KubeApiServer:
             self.store.reset()
             self.registry.reset()
             self._logs = []
+            self._execs = []
             self.controllers.pod_states = []
             for namespace in DEFAULT_NAMESPACES:
                 self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
@@ -305,6 +363,8 @@ class KubeApiServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         rtype, namespace, name, sub = self._route(group, version, rest)
         query = request.query
+        if sub == "exec" and method in ("GET", "POST"):
+            return await self._exec(request, self.store.get(rtype, namespace, name))
         if method == "GET":
             if name is None:
                 if query.get("watch") in ("1", "true"):
@@ -482,6 +542,38 @@ class KubeApiServer:
         await response.write_eof()
         return response
 
+    async def _exec(self, request: web.Request, pod: dict) -> web.StreamResponse:
+        """``pods/exec`` over a WebSocket (channel.k8s.io v5/v4: stdout 1, stderr 2, status 3)."""
+        query = request.query
+        argv = query.getall("command", [])
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = query.get("container") or (containers[0] if containers else None)
+        if container not in containers:
+            raise ApiError(400, "BadRequest", "container %s is not valid for pod %s" % (container, pod["metadata"]["name"]))
+        if (pod.get("status") or {}).get("phase") != "Running" or not any(
+                "running" in (s.get("state") or {}) for s in (pod.get("status") or {}).get("containerStatuses") or []):
+            raise ApiError(400, "BadRequest", "unable to upgrade connection: container not found (\"%s\")" % container)
+        if not argv:
+            raise ApiError(400, "BadRequest", "you must specify at least 1 command")
+        socket = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"))
+        if not socket.can_prepare(request).ok:
+            raise ApiError(400, "BadRequest", "Upgrade request required (the lab serves exec over WebSocket only)")
+        await socket.prepare(request)
+        stdout, stderr, code = self.exec_result(pod, container, argv)
+        if stdout and query.get("stdout") in ("true", "1"):
+            await socket.send_bytes(b"\x01" + stdout.encode())
+        if stderr and query.get("stderr") in ("true", "1"):
+            await socket.send_bytes(b"\x02" + stderr.encode())
+        if code == 0:
+            status = {"metadata": {}, "status": "Success"}
+        else:
+            status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                      "message": "command terminated with non-zero exit code: error executing command %s, exit code %d"
+                      % (json.dumps(argv), code), "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        await socket.send_bytes(b"\x03" + json.dumps(status).encode())
+        await socket.close()
+        return socket
+
     @staticmethod
     async def _stream(request: web.Request, events: list) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -544,9 +636,10 @@ class KubeApiServer:
                 if sub == "scale":
                     resources.append({"name": rtype.plural + "/scale", "singularName": "", "namespaced": rtype.namespaced,
                                       "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
-                elif sub == "log":
-                    resources.append({"name": rtype.plural + "/log", "singularName": "", "namespaced": True, "kind": "Pod",
-                                      "verbs": ["get"]})
+                elif sub in ("log", "exec"):
+                    resources.append({"name": "%s/%s" % (rtype.plural, sub), "singularName": "", "namespaced": True,
+                                      "kind": "Pod" if sub == "log" else "PodExecOptions",
+                                      "verbs": ["get"] if sub == "log" else ["create", "get"]})
                 else:
                     resources.append({"name": "%s/%s" % (rtype.plural, sub), "singularName": "", "namespaced": rtype.namespaced,
                                       "kind": rtype.kind, "verbs": ["get", "patch", "update"]})

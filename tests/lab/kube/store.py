@@ -14,9 +14,11 @@ What it does like etcd + the generic registry of kube-apiserver:
   (``=``, ``==``, ``!=`` on any dotted path: metadata.name, metadata.namespace, status.phase,
   spec.nodeName, involvedObject.name...);
 - deletion with propagation through ownerReferences (Background/Foreground delete the dependents
-  at once, Orphan strips the owner reference); deleting a namespace deletes its contents.
+  at once, Orphan strips the owner reference); a deleted namespace is Terminating (no new content,
+  403) for ``namespace_grace`` wall seconds (0.2), then goes with everything in it; ``default``,
+  ``kube-system`` and ``kube-public`` cannot be deleted.
 
-Not modelled: finalizers and graceful deletion (every delete is immediate), admission webhooks,
+Not modelled: finalizers and graceful deletion (every delete but a namespace's is immediate), admission webhooks,
 schema validation and defaulting beyond the few defaults that clients dereference, field managers,
 list pagination (``limit`` is accepted, everything comes in one page), resourceVersionMatch.
 """
@@ -42,6 +44,7 @@ IMMUTABLE_SPEC_FIELDS = {
     "Job": ("selector", "template"),
 }
 EVENT_HISTORY = 20000
+PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
 
 class ApiError(Exception):
@@ -198,6 +201,7 @@ class Store:
         self._events: list = []
         self._first_event_rv = 1
         self._ip = 0
+        self.namespace_grace = 0.2
 
     # ------------------------------------------------------------------ internals
     def reset(self) -> None:
@@ -248,9 +252,13 @@ class Store:
         if not namespace:
             raise ApiError(400, "BadRequest", "the namespace of the object does not match the namespace on the request")
         ns_type = self.registry.by_plural("", "v1", "namespaces")
-        if self._key(ns_type, None, namespace) not in self._objects:
+        ns_obj = self._objects.get(self._key(ns_type, None, namespace))
+        if ns_obj is None:
             raise ApiError(404, "NotFound", 'namespaces "%s" not found' % namespace,
                            {"name": namespace, "kind": "namespaces"})
+        if ns_obj["metadata"].get("deletionTimestamp"):
+            raise ApiError(403, "Forbidden", "%s is forbidden: unable to create new content in namespace %s because it is "
+                           "being terminated" % (rtype.plural, namespace), {"kind": rtype.plural})
 
     # ------------------------------------------------------------------ reads
     def raw(self, rtype: ResourceType, namespace: str | None, name: str):
@@ -457,11 +465,44 @@ class Store:
             if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]:
                 raise ApiError(409, "Conflict", "Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s"
                                % (preconditions["resourceVersion"], current["metadata"]["resourceVersion"]))
+            if rtype.kind == "Namespace" and not rtype.group:
+                if name in PROTECTED_NAMESPACES:
+                    raise ApiError(403, "Forbidden", 'namespaces "%s" is forbidden: this namespace may not be deleted' % name,
+                                   {"name": name, "kind": "namespaces"})
+                if not dry_run:
+                    return self._view(rtype, self._terminate_namespace(rtype, current))
             view = self._view(rtype, current)
             if dry_run:
                 return view
             self._remove(rtype, current, propagation or _default_propagation(rtype))
             return view
+
+    def _terminate_namespace(self, rtype: ResourceType, namespace: dict) -> dict:
+        """A deleted namespace is Terminating (no new content) for ``namespace_grace`` wall seconds,
+        then goes with everything in it, like the real namespace controller (only faster)."""
+        if namespace["metadata"].get("deletionTimestamp"):
+            return namespace
+        terminating = copy.deepcopy(namespace)
+        terminating["metadata"]["deletionTimestamp"] = now_rfc3339()
+        terminating["metadata"]["deletionGracePeriodSeconds"] = 0
+        terminating["status"] = {"phase": "Terminating"}
+        stored = self._store(rtype, terminating, "MODIFIED")
+        uid = stored["metadata"]["uid"]
+        name = stored["metadata"]["name"]
+
+        def finalize():
+            with self.lock:
+                current = self.raw(rtype, None, name)
+                if current is not None and current["metadata"]["uid"] == uid:
+                    self._remove(rtype, current, "Background")
+
+        if self.namespace_grace <= 0:
+            finalize()
+            return stored
+        timer = threading.Timer(self.namespace_grace, finalize)
+        timer.daemon = True
+        timer.start()
+        return stored
 
     def _remove(self, rtype: ResourceType, obj: dict, propagation: str) -> None:
         meta = obj["metadata"]
