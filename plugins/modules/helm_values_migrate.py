@@ -84,8 +84,8 @@ notes:
     known versions has a chain.
   - Keys that a release stops reading (for example C(vm_scaler.prescaled) in 4.3, C(telegraf) in 4.10) are reported in
     RV(changes) with action V(warning) and left in place; they never make the task changed.
-  - A file whose formatting ruamel.yaml cannot reproduce exactly (rare: mixed indentation) is written with that
-    formatting normalised; a warning says so.
+  - A file whose formatting ruamel.yaml cannot reproduce exactly (rare, for example mixed indentation) is written
+    with that formatting normalised; a warning says so.
 seealso:
   - name: CircleCI Server upgrade guide
     description: The per-release upgrade steps that this module automates for the values file.
@@ -313,8 +313,10 @@ def main():
     changed = False
     backup_file = None
     if dest is not None:
+        # A symlinked values file (a checkout, a config-management link) is written through the link.
+        dest = os.path.realpath(dest)
         exists = os.path.exists(dest)
-        if dest == src:
+        if src is not None and dest == os.path.realpath(src):
             write = result.changed
             if write:
                 drift = _formatting_drift(original_text, tree, layout)

@@ -447,7 +447,9 @@ def main():
                              killed=0, allocations_drained=0, duration=0.0, msg=msg)
         result = roller.run()
     except RollStopped as exc:
-        module.fail_json(msg=str(exc), **exc.result)
+        partial = dict(exc.result)
+        partial.pop("msg", None)
+        module.fail_json(msg=str(exc), **partial)
     except (RollError, NomadError) as exc:
         module.fail_json(msg=str(exc), changed=False)
     except Exception as exc:  # pylint: disable=broad-except

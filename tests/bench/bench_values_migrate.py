@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ansible_collections.circleci.server.plugins.module_utils.values import migrations as M
+from ansible_collections.circleci.server.plugins.module_utils.values import tree as T
 from ansible_collections.circleci.server.plugins.module_utils.values import yamlfile
 
 DEFAULT_DIR = Path("/work/shared/reference/values")
@@ -97,7 +98,7 @@ def documented_tree(values_dir: Path, scale: int):
 
 def _time(function, repeat, setup=None):
     samples = []
-    for _ in range(repeat):
+    for _run in range(repeat):
         argument = setup() if setup else None
         start = time.perf_counter()
         result = function(argument) if setup else function()
@@ -116,7 +117,7 @@ def main(argv=None):
 
     text = yamlfile.dump(documented_tree(args.values_dir, args.scale))
     tree, layout = yamlfile.load(text)
-    keys = sum(1 for _ in M.T.walk(tree))
+    keys = sum(1 for _item in T.walk(tree))
     print("values file: %d lines, %d bytes, %d keys and items (scale %d), median of %d runs" % (
         len(text.splitlines()), len(text), keys, args.scale, args.repeat))
     print("%-12s %10s %10s %8s %8s" % ("step", "ms", "pure ms", "changes", "actions"))
@@ -133,8 +134,10 @@ def main(argv=None):
         current = result.tree
     dump_s, out = _time(lambda: yamlfile.dump(current, layout), args.repeat)
     print("%-12s %10.2f" % ("dump", dump_s * 1000))
-    total_s, _result = _time(lambda: yamlfile.dump(M.migrate(yamlfile.load(text)[0], "4.0.6", "4.10.0").tree, layout),
-                             args.repeat)
+    def whole_run():
+        return yamlfile.dump(M.migrate(yamlfile.load(text)[0], "4.0.6", "4.10.0").tree, layout)
+
+    total_s, _total = _time(whole_run, args.repeat)
     print("%-12s %10.2f   (load + migrate 4.0 -> 4.10 + dump)" % ("total", total_s * 1000))
     matcher = difflib.SequenceMatcher(None, text.splitlines(), out.splitlines(), autojunk=False)
     changed = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")

@@ -30,8 +30,11 @@ instances caught up. An instance is created ``PROVISIONING`` -> ``STAGING`` -> `
 (the last, size-less version otherwise). With ``updatePolicy.type`` ``PROACTIVE`` (the lab's default for
 ``create_mig``: a template change then rolls the group on its own, as GCP does, *without* draining Nomad)
 instances not on a current version are replaced within ``maxSurge``/``maxUnavailable`` (``SUBSTITUTE``:
-surge then delete; ``RECREATE``: recreate in place); ``OPPORTUNISTIC`` changes only new instances.
-Resizing down deletes non-running, then outdated, then the newest instances first.
+surge then delete; ``RECREATE``: recreate in place; ``minimalAction`` is always taken as REPLACE and a
+``mostDisruptiveAllowedAction`` of NONE or REFRESH stops it); ``OPPORTUNISTIC`` changes only new instances.
+Resizing down deletes non-running, then outdated, then the newest instances first. (GCP's default
+``updatePolicy.type`` for a new group could not be confirmed from its documentation: the lab defaults to the
+dangerous PROACTIVE so that a roll must set the type it relies on.) ``reset()`` forgets everything.
 
 Not modelled: regional MIGs and instance templates, autoscalers, health checks and autohealing,
 stateful policies, per-instance configs, ``filter``/``orderBy`` (ignored), quotas, IAM permissions (every
@@ -120,9 +123,18 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
         self.delete_delay = float(delete_delay)
         self.wait_wall_cap = wait_wall_cap
         self.epoch = time.time() - clock.now()
-        self._rng = random.Random(seed)
+        self._seed = seed
         self._lock = threading.RLock()
-        self._now = clock.now()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets every template, group, instance, operation and service account (the server keeps serving)."""
+        with self._lock:
+            self._init_state()
+
+    def _init_state(self) -> None:
+        self._rng = random.Random(self._seed)
+        self._now = self.clock.now()
         self._templates: dict = {}
         self._migs: dict = {}
         self._instances: dict = {}
@@ -317,7 +329,9 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
         changed = False
         members = [i for i in self._mig_instances(mig) if i.action != "DELETING"]
         outdated = [i for i in members if not self._up_to_date(mig, i) and i.action != "RECREATING"]
-        proactive = mig.update_policy.get("type") == "PROACTIVE" and outdated
+        # A template change needs a REPLACE (or RESTART); a policy that forbids those never replaces anything.
+        proactive = (mig.update_policy.get("type") == "PROACTIVE" and outdated
+                     and mig.update_policy.get("mostDisruptiveAllowedAction", "REPLACE") not in ("NONE", "REFRESH"))
         if proactive:
             changed = self._proactive_step(mig, members, outdated)
             members = [i for i in self._mig_instances(mig) if i.action != "DELETING"]

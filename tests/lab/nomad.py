@@ -30,6 +30,9 @@ in lab-time order, whenever anyone looks, so results do not depend on when a tes
 Node lists carry ``Attributes`` only with ``?os=true`` and then only ``os.name``/``os.version``, as in
 Nomad: read ``/v1/node/<id>`` for ``unique.platform.aws.instance-id`` or ``unique.hostname``.
 
+``reset()`` forgets every node, job and count; ``capacity_timeline()``/``capacity_floor()`` give the
+ready / ready-and-eligible / ready-and-not-draining node counts over lab time (for "never below N" checks).
+
 Not modelled: evaluations and deployments (IDs only), constraints, resources beyond slots, preemption,
 rescheduling of killed/lost batch allocations (a killed CI job is a failed build), heartbeats (the world
 calls ``mark_down``), namespaces other than ``default``, ``filter=`` expressions (answered 400 so a
@@ -144,9 +147,18 @@ class NomadLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many
         self.blocking_wall_cap = blocking_wall_cap
         # Timestamps are lab times placed on the wall clock: lab time 0 is the wall time the lab started.
         self.epoch = time.time() - clock.now()
-        self._rng = random.Random(seed)
+        self._seed = seed
         self._lock = threading.RLock()
-        self._now = clock.now()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets every node, job and allocation and every count (the server keeps serving)."""
+        with self._lock:
+            self._init_state()
+
+    def _init_state(self) -> None:
+        self._rng = random.Random(self._seed)
+        self._now = self.clock.now()
         self._index = 1
         self._nodes: dict[str, _Node] = {}
         self._jobs: dict[str, _Job] = {}

@@ -313,6 +313,18 @@ def _start_nomad(lab, scenario):
 
 
 # ------------------------------------------------------------------------------------------ outputs
+def _chart_repository(lab) -> str:
+    """A local chart repository (``circleci-server-<version>.tgz``), what an air-gapped install points the playbooks at."""
+    from .charts import VERSIONS, chart_archive  # pylint: disable=import-outside-toplevel
+    directory = os.path.join(lab.state_dir, "charts")
+    os.makedirs(directory, exist_ok=True)
+    for version in VERSIONS:
+        link = os.path.join(directory, "circleci-server-%s.tgz" % version)
+        if not os.path.exists(link):
+            os.symlink(chart_archive(version), link)
+    return directory
+
+
 def _write_inventory(lab, scenario):
     """The inventory the collection's playbooks run with against this lab (no secret in it)."""
     cloud = scenario["cloud"]
@@ -347,7 +359,14 @@ def _write_inventory(lab, scenario):
             circleci_gcp_vm_service_account=spec["vm_service"]["service_account"]["email"],
             circleci_gcp_nomad_mig_name=spec["nomad_clients"]["mig"]["name"],
         )
+    variables["circleci_chart_repository"] = _chart_repository(lab)
+    # Lab time runs fast: poll it as often.
+    variables.update(helm_upgrade_ready_delay=1, post_upgrade_migration_poll=1)
     inventory = {"all": {"hosts": {"localhost": variables}}}
+    vars_path = os.path.join(lab.state_dir, "vars.yml")
+    with open(vars_path, "w") as handle:
+        yaml.safe_dump({k: v for k, v in variables.items() if not k.startswith("ansible_")}, handle, sort_keys=True)
+    lab.files["vars"] = vars_path
     path = os.path.join(lab.state_dir, "inventory.yml")
     with open(path, "w") as handle:
         handle.write("# Written by `python -m tests.lab up %s`: the lab's endpoints for the collection's playbooks.\n" % lab.scenario_name)

@@ -89,7 +89,7 @@ class NodeIndex:
         self.nomad = nomad
         self._keys = {}
 
-    def match(self, instances):
+    def match(self, instances, stubs=None):
         """instance id -> best node stub (ready before down, newest registration first)."""
         wanted = {}
         for inst in instances:
@@ -97,7 +97,7 @@ class NodeIndex:
                 if key:
                     wanted[str(key)] = inst.id
         found = {}
-        for stub in self.nomad.nodes():
+        for stub in self.nomad.nodes() if stubs is None else stubs:
             keys = node_keys(stub)
             if not keys & wanted.keys():
                 if stub["ID"] not in self._keys:
@@ -350,7 +350,7 @@ class Roller:
         for node in batch_nodes.values():
             # A node an earlier run drained already (its drain metadata says so) is not drained again. The
             # drain's metadata also records the target size, for providers that cannot keep state.
-            full = self.nomad.node(node["ID"]) or {}
+            full = node if "LastDrain" in node else (self.nomad.node(node["ID"]) or {})
             marked = TARGET_META in ((full.get("LastDrain") or {}).get("Meta") or {})
             busy = any(owner == node["ID"] for owner in tracked.values())
             if not node_is_draining(full) and (busy or not marked):
@@ -359,16 +359,25 @@ class Roller:
                 self.changed = True
         event["allocations_drained"] = len(tracked)
 
+        pending = set(event["nodes"])
+
         def drained():
+            """One node list per poll; a node's allocations are read only once Nomad says its drain is over
+            (Nomad can report a drain complete before the jobs stop), and a node found clean is not read again."""
+            stubs = self.nomad.nodes()
+            self._track_nodes(stubs)
+            by_id = {stub["ID"]: stub for stub in stubs}
             still = {}
-            for node_id in event["nodes"]:
-                node = self.nomad.node(node_id) or {}
-                if node.get("Status") == "down":
-                    continue
-                active = active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs)
-                if active or (node_is_draining(node) and any(owner == node_id for owner in tracked.values())):
-                    still[node_id] = len(active)
-            self._track_nodes()
+            for node_id in sorted(pending):
+                stub = by_id.get(node_id) or {}
+                if stub.get("Status") == "down":
+                    pending.discard(node_id)
+                elif node_is_draining(stub):
+                    still[node_id] = stub
+                elif active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs):
+                    still[node_id] = stub
+                else:
+                    pending.discard(node_id)
             return None if still else True, still
         grace = max(60.0, 3 * opts.poll_interval)
         limit = drain_start + opts.drain_deadline + (grace if opts.force_after_deadline else 0)
@@ -395,9 +404,9 @@ class Roller:
         event["killed"] = killed
 
         # 4. terminate through the group, decrementing its desired size
+        statuses = {stub["ID"]: stub.get("Status") for stub in self.nomad.nodes()}
         for node_id in event["nodes"]:
-            node = self.nomad.node(node_id) or {}
-            if node.get("Status") != "down" and active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs):
+            if statuses.get(node_id) != "down" and active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs):
                 raise RollError("Batch %d: node %s has running allocations again after its drain; nothing was terminated. Find out what "
                                 "placed work on an ineligible node, then re-run." % (number, node_id))
         self.provider.terminate(batch)
@@ -412,17 +421,22 @@ class Roller:
         event["finished"] = self._rel()
         event["duration"] = round(event["finished"] - event["started"], 1)
 
-    def _track_nodes(self):
+    def _track_nodes(self, stubs=None):
         """Cheap capacity sample while draining: the node list only, against the last known instances."""
         if not self._instances:
             return
-        nodes = self.index.match(self._instances)
+        nodes = self.index.match(self._instances, stubs)
         count = sum(1 for inst in self._instances if inst.id in nodes and node_ready_eligible(nodes[inst.id]))
         if self.min_ready_eligible is None or count < self.min_ready_eligible:
             self.min_ready_eligible = count
 
     def _drain_stop_message(self, number, still, group, what):
-        running = sum(still.values())
+        running = 0
+        for node_id in still:
+            try:
+                running += len(active_allocations(self.nomad.node_allocations(node_id), self.options.ignore_system_jobs))
+            except NomadError:
+                pass
         return ("Batch %d: the drain of node(s) %s did not finish within %s: %d allocation(s) still run. Nothing was terminated and no job "
                 "was killed by the roll: those nodes stay ineligible and draining so their jobs can finish, and the group stays at desired "
                 "%d with the batch's replacements ready. Re-run the roll once the jobs are done (it resumes with this batch), or raise "

@@ -332,6 +332,8 @@ MACHINE_PROVISIONER_TRUST_POLICY = """{
 """
 
 _R43 = "Server 4.3 upgrade guide, step 3"
+_IAM_POLICY_SOURCE = ("UPG-4.3 step 4; P3-4.3 Set up authentication (circleci/circleci-docs "
+                      "jekyll/_cci2/server/v4.3/installation/phase-3-execution-environments.adoc @ fdd992e)")
 
 
 def _scalar_item(item):
@@ -408,8 +410,9 @@ def _zone_to_zones(hop, gcp, gcp_path):
             return
         raise MigrationError(
             "%s (%r) and %s (%r) are both set and disagree. 4.3 reads only zones: put the zones you want in "
-            "%s, delete %s, and run again." % (T.dotted(zone_path), to_plain(zone), T.dotted(zones_path),
-                                                  to_plain(zones), T.dotted(zones_path), T.dotted(zone_path)))
+            "%s, delete %s, and run again." % (
+                T.dotted(zone_path), to_plain(zone), T.dotted(zones_path), to_plain(zones), T.dotted(zones_path),
+                T.dotted(zone_path)))
     if not wanted:
         T.delete(gcp, "zone")
         hop.change(zone_path, "removed", before=zone,
@@ -546,7 +549,7 @@ def hop_4_2_to_4_3(tree, in_place=False) -> HopResult:
                    "(was circleci-vm-service): put this policy on it and its keys in machine_provisioner.",
                    content=MACHINE_PROVISIONER_POLICY_4_3.replace(
                        "<SECURITY_GROUP_ID>", _placeholder(T.get(ec2, ("securityGroupId",)), "SECURITY_GROUP_ID")),
-                   applies_to="aws", source="UPG-4.3 step 4; P3-4.3 Set up authentication (circleci/circleci-docs jekyll/_cci2/server/v4.3/installation/phase-3-execution-environments.adoc @ fdd992e)")
+                   applies_to="aws", source=_IAM_POLICY_SOURCE)
         hop.manual("trust-policy", "Point the IRSA role's trust policy at the machine-provisioner service account",
                    "Change only the subject from system:serviceaccount:<K8S_NAMESPACE>:vm-service to "
                    "...:machine-provisioner (read the current trust policy, edit the subject, write it back).",
@@ -661,8 +664,8 @@ def _telegraf_custom_config(hop):
         if to_plain(telegraf["custom_config"]) != to_plain(config["custom_config_file"]):
             raise MigrationError(
                 "%s and %s are both set, with different content. 4.8 reads only %s: keep the configuration "
-                "you want there, delete %s, and run again." % (T.dotted(old_path), T.dotted(new_path),
-                                                                T.dotted(new_path), T.dotted(old_path)))
+                "you want there, delete %s, and run again." % (
+                    T.dotted(old_path), T.dotted(new_path), T.dotted(new_path), T.dotted(old_path)))
         before = config["custom_config_file"]
         T.delete(config, "custom_config_file")
         hop.change(old_path, "removed", before=before, reason="REF-4.8: %s already holds it." % T.dotted(new_path))
@@ -706,8 +709,9 @@ _MIG_OLD = re.compile(r"^(?P<name>.+)-nomad$")
 def hop_4_8_to_4_9(tree, in_place=False) -> HopResult:
     """global.tracing becomes global.otel; Terraform 4.9.0 renames the Nomad client ASG/MIG (reported)."""
     hop = _Hop("4.8->4.9", tree, in_place)
-    hop.rename(("global", "tracing"), "otel", "REF-4.8 -> VAL-4.9: global.tracing is renamed global.otel "
-                                               "(enabled, collector_host, sample_rate; new collector_port).")
+    hop.rename(("global", "tracing"), "otel",
+               "REF-4.8 -> VAL-4.9: global.tracing is renamed global.otel (enabled, collector_host, sample_rate; "
+               "new collector_port).")
     hop.report_removed_keys([("nomad", "server", "scheme")], "%s is removed in 4.9 and is ignored. Left in place.")
     asg_path = ("nomad", "auto_scaler", "aws", "autoScalingGroup")
     asg = T.get(hop.tree, asg_path)

@@ -124,9 +124,7 @@ def walk(tree, path=()):
     yield path, tree
     if isinstance(tree, dict):
         for key, value in tree.items():
-            for item in walk(value, path + (key,)):
-                yield item
+            yield from walk(value, path + (key,))
     elif isinstance(tree, list):
         for index, value in enumerate(tree):
-            for item in walk(value, path + (index,)):
-                yield item
+            yield from walk(value, path + (index,))

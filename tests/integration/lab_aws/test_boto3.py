@@ -163,6 +163,8 @@ def test_create_image_with_snapshot_tags_and_duplicate_names(aws_lab):
     with pytest.raises(botocore.exceptions.ClientError) as error:
         ec2.create_image(InstanceId=instance_id, Name="nomad-client-2026")
     assert error.value.response["Error"]["Code"] == "InvalidAMIName.Duplicate"
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidAMIName.Duplicate"):
+        ec2.register_image(Name="nomad-client-2026", RootDeviceName="/dev/sda1")
     # An image of someone else (moto's Amazon images) does not block the name; a deregistered one frees it.
     ec2.create_image(InstanceId=instance_id, Name=ami["Name"])
     ec2.deregister_image(ImageId=image_id)

@@ -1,7 +1,10 @@
 """The GCP stand-in driven with google-auth: instance templates, MIG get/patch/resize/delete/list, operations, IAM."""
 from __future__ import annotations
 
+import socket
+
 from tests.lab.core import RequestLog
+from tests.lab.gcp import GcpLab
 
 from .conftest import PROJECT, ZONE, wait_for
 
@@ -225,3 +228,16 @@ def test_faults_and_request_log_keep_writes_only(gcp_lab, session, compute, lab_
     assert RequestLog.read(lab_log.path) == []
     session.patch(_mig_url(compute), json={"description": "rolled by the lab"})
     assert [(r["service"], r["method"], r["status"]) for r in RequestLog.read(lab_log.path)] == [("gcp", "PATCH", 200)]
+
+
+def test_stop_frees_the_port_with_keep_alive_clients(lab_clock, session):
+    lab = GcpLab(lab_clock)
+    url = lab.start()
+    lab.create_template(PROJECT, "t")
+    assert session.get("%s/compute/v1/projects/%s/global/instanceTemplates/t" % (url, PROJECT)).status_code == 200
+    port = int(url.rsplit(":", 1)[1])
+    lab.stop()
+    lab.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))  # free again

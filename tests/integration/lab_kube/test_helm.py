@@ -66,6 +66,18 @@ def test_scripted_pod_states_fail_helm_waits_and_heal(kube_lab):
     kube_lab.kubectl("rollout", "status", "deploy/rel-web", "--timeout=5s")
     assert sorted(rs["spec"]["replicas"] for rs in kube_lab.kubectl_json("get", "rs", "-l", "app=rel-web")["items"]) == [0, 2]
 
+    # Only the new image crashes: the old Pods keep serving and the Deployment stays Available.
+    kube_lab.server.set_pod_state("default", "rel-web-", "CrashLoopBackOff", image="nginx:1.27")
+    failed = kube_lab.helm("upgrade", "rel", chart, "--set", "image=nginx:1.27", "--set", "hookJob=false", "--wait", "--timeout", "2s",
+                           check=False)
+    assert failed.returncode != 0
+    pods = kube_lab.kubectl_json("get", "pods", "-l", "app=rel-web")["items"]
+    ready = {p["spec"]["containers"][0]["image"]: p["status"]["containerStatuses"][0]["ready"] for p in pods}
+    assert ready == {"nginx:1.25": True, "nginx:1.27": False}
+    deploy = kube_lab.kubectl_json("get", "deploy", "rel-web")
+    assert {c["type"]: c["status"] for c in deploy["status"]["conditions"]}["Available"] == "True"
+    kube_lab.helm("rollback", "rel", "--wait", "--timeout", "5s")
+
     kube_lab.server.set_pod_state("default", "rel-migrate", "Failed")
     failed = kube_lab.helm("upgrade", "rel", chart, "--set", "greeting=again", "--wait", "--timeout", "10s", check=False)
     assert failed.returncode != 0 and "BackoffLimitExceeded" in failed.stderr

@@ -132,6 +132,16 @@ def test_subresources_and_dynamic_client(kube_client):
     assert job.status.succeeded == 1
     pods = dyn.resources.get(api_version="v1", kind="Pod").get(namespace="default", label_selector="job-name=once")
     assert [p.status.phase for p in pods.items] == ["Succeeded"]
+    daemonsets = dyn.resources.get(api_version="apps/v1", kind="DaemonSet")
+    daemonsets.create(namespace="default", body={"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+                                                 "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                                                          "template": {"metadata": {"labels": {"app": "agent"}},
+                                                                       "spec": {"containers": [{"name": "a", "image": "agent:1"}]}}}})
+    agent = daemonsets.get(name="agent", namespace="default")
+    assert agent.status.desiredNumberScheduled == agent.status.numberReady == 3
+    nodes = sorted(p.spec.nodeName for p in dyn.resources.get(api_version="v1", kind="Pod").get(
+        namespace="default", label_selector="app=agent").items)
+    assert nodes == ["lab-node-1", "lab-node-2", "lab-node-3"]
     backups = dyn.resources.get(api_version="velero.io/v1", kind="Backup")
     assert backups.get(namespace="velero").items == []
 

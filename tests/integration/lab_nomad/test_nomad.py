@@ -258,3 +258,11 @@ def test_https_with_mutual_tls(lab_clock, lab_log, lab_faults, tmp_path):
             requests.get(url + "/v1/nodes", cert=(tls["client"], tls["client-key"]), timeout=5)  # unknown CA
     finally:
         lab.stop()
+
+
+def test_reset_forgets_everything(nomad_lab, nomad_client):
+    nomad_lab.register_node("n")
+    nomad_lab.submit_job("j", duration=100)
+    nomad_lab.reset()
+    assert nomad_client.nodes.get_nodes() == [] and nomad_client.jobs.get_jobs() == []
+    assert nomad_lab.stats()["running"] == 0

@@ -1,6 +1,8 @@
 """nomad_client_roll in the lab: AWS (launch template and launch configuration groups) and GCP, with jobs running."""
 from __future__ import annotations
 
+import json
+
 from .conftest import BOOT, PROJECT, TOKEN, ZONE
 
 GROUP = "lab-circleci-nomad-clients-asg"
@@ -147,6 +149,21 @@ def test_short_drain_deadline_stops_safely(aws_roll_lab, roll):
     assert lab.nomad.capacity_floor("ready_eligible", since=lab.clock.now()) >= SIZE
 
 
+def test_force_after_deadline_reports_what_nomad_killed(aws_roll_lab, roll):
+    lab = aws_roll_lab
+    aws_group(lab, size=2)
+    lab.start_world(rate_per_minute=0)
+    for number in range(3):
+        lab.nomad.submit_job("long-%02d" % number, duration=3000)
+    lab.let_time_pass(30)
+    new_configuration(lab)
+    result, proc = roll(dict(lab.base_args(), group_name=GROUP, batch_size="1", drain_deadline=120, force_after_deadline=True))
+    assert not result.get("failed"), result["msg"]
+    assert len(result["replaced"]) == 2
+    assert result["killed"] == lab.nomad.stats()["killed"] == 3
+    assert lab.nomad.stats()["killed_by_reason"] == {"drain_deadline": 3}
+
+
 def test_gcp_mig_roll_kills_no_job(gcp_roll_lab, roll):
     lab = gcp_roll_lab
     lab.gcp.create_template(PROJECT, "nomad-clients-1")
@@ -172,3 +189,42 @@ def test_gcp_mig_roll_kills_no_job(gcp_roll_lab, roll):
     assert len(instances) == SIZE and {i["template"] for i in instances} == {"nomad-clients-2"}
     again, proc = roll(args)
     assert again["changed"] is False, again
+
+
+def test_role_updates_the_launch_template_then_rolls(aws_roll_lab, run, tmp_path):
+    lab = aws_roll_lab
+    aws_group(lab, size=4)
+    settle(lab)
+    base = lab.base_args()
+    role_vars = {
+        "nomad_clients_provider": "aws", "nomad_clients_group_name": GROUP, "nomad_clients_region": lab.aws.region,
+        "nomad_clients_aws_endpoint_url": lab.aws.url, "nomad_clients_aws_access_key": "testing", "nomad_clients_aws_secret_key": "testing",
+        "nomad_clients_launch_template_name": "lab-nomad-clients-", "nomad_clients_user_data": "#!/bin/sh\necho nomad 1.7.7\n",
+        "nomad_clients_nomad_address": base["nomad_address"], "nomad_clients_nomad_token": TOKEN, "nomad_clients_batch_size": "2",
+        "nomad_clients_drain_deadline": 900, "nomad_clients_clock_factor": base["clock_factor"], "nomad_clients_boot_timeout": 600,
+    }
+    out = tmp_path / "role-result.json"
+    playbook = tmp_path / "role.yml"
+    playbook.write_text("""
+- hosts: localhost
+  gather_facts: false
+  vars: %s
+  roles:
+    - circleci.server.nomad_clients
+  post_tasks:
+    - name: Keep the result
+      ansible.builtin.copy:
+        content: "{{ nomad_clients_roll | to_nice_json }}"
+        dest: %s
+        mode: "0600"
+      check_mode: false
+""" % (json.dumps(role_vars), out))
+    run("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), timeout=900)
+    first = json.loads(out.read_text())
+    assert len(first["replaced"]) == 4 and first["killed"] == 0 and lab.nomad.stats()["killed"] == 0
+    assert template_versions(lab, asg(lab)) == {"2"}
+    run("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), timeout=900)
+    second = json.loads(out.read_text())
+    assert second["changed"] is False
+    versions = lab.aws.client("ec2").describe_launch_template_versions(LaunchTemplateName="lab-nomad-clients-")["LaunchTemplateVersions"]
+    assert len(versions) == 2  # the same user data makes no third version

@@ -20,11 +20,14 @@ In front of moto, a WSGI middleware:
   only mutating calls: query/JSON Actions that do not start with Describe/List/Get and are not
   ``DryRun=true``, and REST calls with PUT/POST/PATCH/DELETE. A check-mode run therefore logs nothing;
 - serialises the requests to moto under ``AwsLab.lock``; hold it to read or change moto's backends
-  consistently from another thread (``AwsLab.autoscaling_backend()``, ``AwsLab.ec2_backend()``).
+  consistently from another thread (``AwsLab.autoscaling_backend()``, ``AwsLab.ec2_backend()``, i.e.
+  ``moto.autoscaling.models.autoscaling_backends[DEFAULT_ACCOUNT_ID][region]``; look them up again
+  after ``reset()``, which replaces them).
 
-Not modelled: IAM authorisation (every key is allowed), real regions/accounts beyond moto's default
-account ``DEFAULT_ACCOUNT_ID`` (123456789012), latency, eventual consistency, and anything moto itself
-does not model. moto's state is process-global: one ``AwsLab`` per process (``start()`` resets it).
+Not modelled: moto features that call the server back over HTTP (SNS deliveries, Lambda
+invocations: they would wait for ``AwsLab.lock``), IAM authorisation (every key is allowed),
+accounts other than moto's default ``DEFAULT_ACCOUNT_ID`` (123456789012), latency, eventual
+consistency, and anything moto itself does not model. moto's state is process-global: one ``AwsLab`` per process (``start()`` resets it).
 """
 from __future__ import annotations
 

@@ -30,8 +30,8 @@ Fixed moto bugs:
   version in its ``aws:ec2launchtemplate:version`` tag.
 - ``CreateImage`` with ``TagSpecifications`` for ``snapshot`` raised NotImplementedError; the
   snapshot of the image is tagged now.
-- ``CreateImage`` with the name of an image the account already owns is refused with
-  ``InvalidAMIName.Duplicate``, like real EC2.
+- ``CreateImage`` and ``RegisterImage`` with the name of an image the account already owns are
+  refused with ``InvalidAMIName.Duplicate``, like real EC2 (a deregistered image frees its name).
 """
 from __future__ import annotations
 
@@ -366,10 +366,14 @@ def create_launch_template_version(self):
         "VersionDescription": version.description, "VersionNumber": version.number}})
 
 
-def create_image(self, instance_id, name, description, tag_specifications):
-    for ami in self.amis.values():
-        if name and ami.name == name and ami.owner_id == self.account_id and not getattr(ami, "owner_alias", None):
+def _refuse_duplicate_name(backend, name) -> None:
+    for ami in backend.amis.values():
+        if name and ami.name == name and ami.owner_id == backend.account_id and not getattr(ami, "owner_alias", None):
             raise EC2ClientError("InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s" % (name, ami.id))
+
+
+def create_image(self, instance_id, name, description, tag_specifications):
+    _refuse_duplicate_name(self, name)
     image_specs = [spec for spec in tag_specifications or [] if spec.get("ResourceType") != "snapshot"]
     snapshot_tags = {tag["Key"]: tag.get("Value", "") for spec in tag_specifications or []
                      if spec.get("ResourceType") == "snapshot" for tag in spec.get("Tags", [])}
@@ -377,6 +381,11 @@ def create_image(self, instance_id, name, description, tag_specifications):
     if snapshot_tags:
         self.create_tags([ami.ebs_snapshot.id], snapshot_tags)
     return ami
+
+
+def register_image(self, name=None, description=None):
+    _refuse_duplicate_name(self, name)
+    return _ORIGINAL["AmiBackend.register_image"](self, name=name, description=description)
 
 
 def install(clock=None) -> None:
@@ -403,6 +412,8 @@ def install(clock=None) -> None:
         LaunchTemplates.create_launch_template_version = create_launch_template_version
         _ORIGINAL["AmiBackend.create_image"] = AmiBackend.create_image
         AmiBackend.create_image = create_image
+        _ORIGINAL["AmiBackend.register_image"] = AmiBackend.register_image
+        AmiBackend.register_image = register_image
         _STATE["installed"] = True
 
 

@@ -34,6 +34,9 @@ TOP_LEVEL = {
     "4.3": COMMON_TOP_LEVEL + (
         "docker_provisioner", "execution_gateway", "feature_flags_api", "machine_provisioner", "oidc_service",
         "oidc_tasks_service", "output", "runner_admin", "step", "web_ui_runners",
+        # Keys 4.3 stops reading but tolerates: helm_values_migrate reports them and leaves them in place
+        # (nothing lost); only vm_service, whose content moves to machine_provisioner, must be gone.
+        "internal_zone", "prometheus", "vm_scaler",
     ),
 }
 

@@ -162,9 +162,13 @@ class Controllers:
         state = "Running"
         namespace, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
         best = -1
-        for rule_ns, prefix, rule_state in self.pod_states:
-            if rule_ns == namespace and name.startswith(prefix) and len(prefix) > best:
-                state, best = rule_state, len(prefix)
+        images = [c.get("image", "") for c in (pod.get("spec") or {}).get("containers") or []]
+        for rule_ns, prefix, image, rule_state in self.pod_states:
+            if image is not None and not any(i.startswith(image) for i in images):
+                continue
+            rank = len(prefix) + (1000 if image is not None else 0)
+            if rule_ns == namespace and name.startswith(prefix) and rank > best:
+                state, best = rule_state, rank
         run_to_completion = (pod.get("spec") or {}).get("restartPolicy") == "Never" or any(
             r.get("kind") == "Job" for r in pod["metadata"].get("ownerReferences") or [])
         if run_to_completion and state == "Running":
@@ -173,15 +177,16 @@ class Controllers:
             return "Failed"
         return state
 
-    def set_pod_state(self, namespace: str, prefix: str, state: str | None) -> None:
-        """Script the state of the Pods whose name starts with ``prefix`` (None removes the rule);
-        existing Pods change at once and their controllers' status follows."""
+    def set_pod_state(self, namespace: str, prefix: str, state: str | None, image: str | None = None) -> None:
+        """Script the state of the Pods whose name starts with ``prefix`` (and, with ``image``, that run
+        an image starting with it); None removes the rule. Existing Pods change at once and their
+        controllers' status follows."""
         if state is not None and state not in POD_STATES:
             raise ValueError("a lab pod state is one of %s, not %r" % (", ".join(POD_STATES), state))
         with self.store.lock:
-            self.pod_states = [r for r in self.pod_states if r[:2] != (namespace, prefix)]
+            self.pod_states = [r for r in self.pod_states if r[:3] != (namespace, prefix, image)]
             if state is not None:
-                self.pod_states.append((namespace, prefix, state))
+                self.pod_states.append((namespace, prefix, image, state))
             pod_type = self._type("", "pods")
             for pod in self.store.iter_raw("", "pods", namespace):
                 if not pod["metadata"]["name"].startswith(prefix):
@@ -396,12 +401,17 @@ class Controllers:
                              "ownerReferences": [owner_ref(dep)]},
                 "spec": {"replicas": replicas, "selector": selector, "template": rs_template}})
         else:
-            revision = int((current["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") or revision)
+            own_revision = int((current["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") or 0)
+            new = copy.deepcopy(current)
+            if own_revision < revision:
+                # A rollback re-activates an old ReplicaSet: like the real controller, it becomes the newest revision.
+                revision += 1
+                new["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(revision)
             if (current.get("spec") or {}).get("replicas") != replicas:
-                new = copy.deepcopy(current)
                 new["spec"]["replicas"] = replicas
                 new["metadata"]["generation"] = new["metadata"].get("generation", 1) + 1
                 new["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/desired-replicas"] = str(replicas)
+            if new != current:
                 self.reconcile(rs_type, self.store.put(rs_type, new))
         current = next((rs for rs in self._owned("apps", "replicasets", dep)
                         if (rs["metadata"].get("labels") or {}).get("pod-template-hash") == pod_hash), None)

@@ -11,18 +11,26 @@ It serves what those clients ask for, in the order they ask:
   field selectors, server-side Tables for ``kubectl get``), watch (newline-delimited events after a
   resourceVersion, ``timeoutSeconds``, ``sendInitialEvents`` ending with the initial-events-end
   BOOKMARK), create, get, replace, the four patch types, delete (also of a collection), ``dryRun=All``,
-  the ``status`` and ``scale`` subresources, ``pods/log`` (lines scripted per workload);
+  the ``status`` and ``scale`` subresources, ``pods/log`` (lines scripted per workload, ``set_logs``),
+  ``pods/exec`` over WebSocket (``printenv`` from the pod spec, other commands scripted, ``set_exec``);
 - JSON and YAML bodies, and protobuf bodies (``k8s\\0`` envelope) through ``protobuf.decode_object``;
-- instant controllers (``controllers.py``), so that ``--wait`` returns at once.
+- instant controllers (``controllers.py``), so that ``--wait`` returns at once, and Pod states a
+  test can script (``set_pod_state``: CrashLoopBackOff, Pending, Failed) to make a rollout or a Job fail.
+
+The lab drives it without HTTP through ``create``/``get``/``list``/``replace``/``delete``/``reset``,
+``set_version``, ``set_logs``, ``set_exec`` and ``set_pod_state``; those calls are not logged.
 
 Every request first asks the lab's FaultInjector (service ``kube``), and every answered request is
 given to the RequestLog (which keeps the mutating ones), with its query string, so that dry runs
-(``dryRun=All``) can be told apart from writes.
+(``dryRun=All``) can be told apart from writes; ``pods/exec`` is logged as a POST (its API verb is
+``create``, and a command may change anything). Fault rules match that same path (query included).
 
 Not modelled: TLS, authentication and RBAC (any bearer token is accepted), aggregated discovery
 (clients fall back to the legacy endpoints), OpenAPI v2 and schemas (the v3 documents carry
-operations only), admission webhooks, exec/attach/port-forward, protobuf responses (answers are
-always JSON), list pagination, API priority and fairness. Timestamps are wall-clock UTC.
+operations only), admission webhooks, exec over SPDY and exec stdin/tty, attach, port-forward,
+eviction (``kubectl drain``), the metrics API, Tables for watches (``kubectl get -w``), protobuf
+responses (answers are always JSON), list pagination, API priority and fairness. Timestamps are
+wall-clock UTC.
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -44,6 +53,7 @@ from .resources import VELERO_BACKUP_CRD, Registry, ResourceType
 from .store import ApiError, Store, dotted, match_fields, match_labels, parse_field_selector, parse_label_selector, scale_of, status_body
 
 SERVICE = "kube"
+LOG = logging.getLogger(__name__)
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -106,11 +116,13 @@ class KubeApiServer:
         self._logs = [entry for entry in self._logs if entry[:2] != (namespace, selector_or_prefix)]
         self._logs.append((namespace, selector_or_prefix, lines))
 
-    def set_pod_state(self, namespace: str, prefix: str, state: str | None) -> None:
-        """Script the Pods whose name starts with ``prefix``: ``Running`` (the default), ``CrashLoopBackOff``,
-        ``Pending``, ``Failed`` or ``Succeeded``; None removes the rule. Existing Pods change at once and
-        their Deployment/StatefulSet/DaemonSet/Job status follows (a Job whose Pod failed is Failed)."""
-        self.controllers.set_pod_state(namespace, prefix, state)
+    def set_pod_state(self, namespace: str, prefix: str, state: str | None, image: str | None = None) -> None:
+        """Script the Pods whose name starts with ``prefix`` (and, with ``image``, that run an image
+        starting with it, e.g. only the new version of an upgrade): ``Running`` (the default),
+        ``CrashLoopBackOff``, ``Pending``, ``Failed`` or ``Succeeded``; None removes the rule. Existing
+        Pods change at once and their Deployment/StatefulSet/DaemonSet/Job status follows (a Job whose
+        Pod failed is Failed, a rollout whose new Pods are not Ready keeps old Pods)."""
+        self.controllers.set_pod_state(namespace, prefix, state, image)
 
     def set_exec(self, namespace: str, pod_prefix: str, command: str, stdout: str = "", stderr: str = "",
                  exit_code: int = 0) -> None:
@@ -345,7 +357,14 @@ class KubeApiServer:
                 response = await self._dispatch(request)
             except ApiError as exc:
                 response = _json(exc.status(), exc.code)
-        self.request_log.record(SERVICE, request.method, path_qs, response.status)
+            except Exception as exc:  # pylint: disable=broad-except
+                # A bug of the stand-in must reach the client as a Status (and the log), not as a dropped connection.
+                LOG.exception("lab kube: %s %s failed", request.method, path_qs)
+                response = _json(status_body(500, "InternalError", "lab kube stand-in error: %r" % exc), 500)
+        # pods/exec is the "create" verb of the API even when it arrives as a WebSocket GET, and a
+        # command run in a pod may change anything: the log keeps it as a write.
+        method = "POST" if request.path.endswith("/exec") else request.method
+        self.request_log.record(SERVICE, method, path_qs, response.status)
         return response
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -757,7 +776,8 @@ _TABLE_COLUMNS = {
                                          (o.get("spec") or {}).get("storageClassName", "")]),
     "ConfigMap": (["Data"], lambda o: [len(o.get("data") or {}) + len(o.get("binaryData") or {})]),
     "Secret": (["Type", "Data"], lambda o: [o.get("type", "Opaque"), len(o.get("data") or {})]),
-    "Node": (["Status", "Version"], lambda o: ["Ready", ((o.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")]),
+    "Node": (["Status", "Version"], lambda o: ["Ready,SchedulingDisabled" if (o.get("spec") or {}).get("unschedulable") else "Ready",
+                                               ((o.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")]),
 }
 
 

@@ -61,4 +61,4 @@ def test_plain_conversions():
     loaded, _layout = yamlfile.load('a: "x"\nb: 1.5\nc: true\nd: [1]\n')
     plain = yamlfile.to_plain(loaded)
     assert plain == {"a": "x", "b": 1.5, "c": True, "d": [1]}
-    assert type(plain["a"]) is str and type(plain) is dict and type(plain["d"]) is list
+    assert [type(plain["a"]), type(plain), type(plain["d"])] == [str, dict, list]

@@ -103,6 +103,14 @@ def test_dest_elsewhere_leaves_src_alone(capsys, values_file, tmp_path):
     assert result["changed"] is False
 
 
+def test_a_symlinked_file_is_written_through_the_link(capsys, values_file, tmp_path):
+    link = tmp_path / "link.yaml"
+    link.symlink_to(values_file)
+    code, result = run_module(capsys, _args(link))
+    assert code == 0 and result["changed"] is True
+    assert link.is_symlink() and values_file.read_text() == VALUES_4_3
+
+
 def test_values_dict_is_returned_masked_and_not_written(capsys):
     values = {"vm_service": {"providers": {"gcp": {"zone": "us-east1-b"}}}, "apiToken": "T0K3N"}
     code, result = run_module(capsys, dict(values=values, from_version="4.2.7", to_version="4.3.9"))

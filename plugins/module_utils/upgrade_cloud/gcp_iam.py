@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The IAM policy on a GCP service account (IAM v1 REST): one member of one role added, removed or moved.
+
+``edit_policy`` is the pure read-modify step: it changes only the unconditional binding of ``role``
+(conditional bindings and every other role stay as they are) and keeps ``etag`` and ``version``, so
+``setIamPolicy`` refuses it when someone changed the policy in between. ``ServiceAccountIam`` does the
+read-modify-write through a ``requests``-compatible session (google-auth's ``AuthorizedSession``) at any
+base URL (the public ``https://iam.googleapis.com`` by default, a lab's stand-in in tests), retrying 429
+and 5xx with a jittered backoff and the whole read-modify-write on 409 (stale etag).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+
+DEFAULT_BASE_URL = "https://iam.googleapis.com"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
+
+
+class GcpIamError(Exception):
+    def __init__(self, message, status=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+def workload_identity_member(project, namespace, service_account):
+    """``serviceAccount:<project>.svc.id.goog[<namespace>/<service account>]``."""
+    return "serviceAccount:%s.svc.id.goog[%s/%s]" % (project, namespace, service_account)
+
+
+def bindings_view(policy):
+    """``{role: sorted members}`` of the unconditional bindings, plus conditional ones keyed ``role (condition title)``."""
+    view = {}
+    for binding in (policy or {}).get("bindings") or []:
+        key = binding.get("role")
+        if binding.get("condition"):
+            key = "%s (condition: %s)" % (key, binding["condition"].get("title") or binding["condition"].get("expression"))
+        view.setdefault(key, [])
+        view[key] = sorted(set(view[key]) | set(binding.get("members") or []))
+    return view
+
+
+def edit_policy(policy, role, member, state="present", replaces=()):
+    """Return ``(new_policy, changed)``.
+
+    ``present``: ``member`` is in the unconditional binding of ``role`` (created if needed) and every member of
+    ``replaces`` is removed from it. ``absent``: ``member`` and ``replaces`` are removed. A binding left
+    empty is dropped (IAM refuses empty bindings). Other bindings, ``etag`` and ``version`` are kept.
+    """
+    new = copy.deepcopy(policy or {})
+    bindings = new.setdefault("bindings", [])
+    target = None
+    for binding in bindings:
+        if binding.get("role") == role and not binding.get("condition"):
+            target = binding
+            break
+    remove = set(replaces or ())
+    if state == "absent":
+        remove.add(member)
+    if target is None:
+        if state != "present":
+            if not bindings:
+                new.pop("bindings")
+            return new, False
+        target = {"role": role, "members": []}
+        bindings.append(target)
+    members = [m for m in target.get("members") or [] if m not in remove]
+    if state == "present" and member not in members:
+        members.append(member)
+    target["members"] = members
+    if not members:
+        bindings.remove(target)
+    if not bindings:
+        new.pop("bindings")
+    return new, bindings_view(new) != bindings_view(policy)
+
+
+class ServiceAccountIam:
+    """getIamPolicy / setIamPolicy of one service account."""
+
+    def __init__(self, session, email, project="-", base_url=DEFAULT_BASE_URL, retries=6, delay=1.0, max_delay=20.0,
+                 timeout=30, sleep=None):
+        self.session = session
+        self.email = email
+        self.project = project or "-"
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.retries = retries
+        self.delay = delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+        self._sleep = sleep or time.sleep
+
+    def _url(self, verb):
+        return "%s/v1/projects/%s/serviceAccounts/%s:%s" % (self.base_url, self.project, self.email, verb)
+
+    def _post(self, verb, body):
+        attempt = 0
+        while True:
+            try:
+                response = self.session.post(self._url(verb), json=body, timeout=self.timeout)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # connection errors of requests/urllib3: retried like a 503
+                if attempt >= self.retries:
+                    raise GcpIamError("%s of %s failed: %s" % (verb, self.email, exc)) from exc
+                status, payload = None, None
+            else:
+                status = response.status_code
+                try:
+                    payload = response.json()
+                except ValueError:
+                    payload = {"error": {"message": response.text}}
+                if status < 300:
+                    return payload
+                if status not in RETRY_STATUSES or attempt >= self.retries:
+                    message = ((payload or {}).get("error") or {}).get("message") or str(payload)
+                    raise GcpIamError("%s of %s answered %s: %s" % (verb, self.email, status, message), status, payload)
+            attempt += 1
+            self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** attempt)))
+
+    def get_policy(self):
+        return self._post("getIamPolicy", {"options": {"requestedPolicyVersion": 3}})
+
+    def set_policy(self, policy):
+        return self._post("setIamPolicy", {"policy": policy})
+
+    def ensure(self, role, member, state="present", replaces=(), check_mode=False, attempts=5):
+        """Read-modify-write; returns ``(before, after, changed)``. A 409 (etag moved on) re-reads and retries."""
+        for attempt in range(attempts):
+            before = self.get_policy()
+            after, changed = edit_policy(before, role, member, state, replaces)
+            if not changed or check_mode:
+                return before, after, changed
+            try:
+                written = self.set_policy(after)
+            except GcpIamError as exc:
+                if exc.status == 409 and attempt + 1 < attempts:
+                    self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** attempt)))
+                    continue
+                raise
+            return before, written, True
+        raise GcpIamError("The IAM policy of %s kept changing under us (%d attempts): re-run later." % (self.email, attempts))
