@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import base64
 
-import yaml
+try:
+    import yaml
+except ImportError:  # reported by the module: PyYAML is an ansible-core requirement on the controller
+    yaml = None
 
 SECRET_MASK = "********"
 # Fields the API server or helm set, which say nothing about what an upgrade changes.

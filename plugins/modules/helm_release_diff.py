@@ -134,6 +134,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.circleci.server.plugins.module_utils import release_diff as release_diff_utils
 from ansible_collections.circleci.server.plugins.module_utils.release_diff import (
     ManifestError,
     diff_releases,
@@ -165,6 +166,8 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if release_diff_utils.yaml is None:
+        module.fail_json(msg="helm_release_diff needs the PyYAML Python library on the host that runs it: pip install pyyaml")
     params = module.params
     helm = params["binary_path"] or module.get_bin_path("helm", required=True)
     namespace = params["release_namespace"]

@@ -134,6 +134,7 @@ def main(argv=None):
         current = result.tree
     dump_s, out = _time(lambda: yamlfile.dump(current, layout), args.repeat)
     print("%-12s %10.2f" % ("dump", dump_s * 1000))
+
     def whole_run():
         return yamlfile.dump(M.migrate(yamlfile.load(text)[0], "4.0.6", "4.10.0").tree, layout)
 

@@ -56,7 +56,7 @@ class RunningLab:
         if "aws_env" in self.files:
             with open(self.files["aws_env"]) as handle:
                 for line in handle:
-                    key, _, value = line.replace("export ", "", 1).strip().partition("=")
+                    key, value = line.replace("export ", "", 1).strip().split("=", 1)
                     env[key] = value.strip("'")
         return env
 

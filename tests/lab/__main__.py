@@ -162,7 +162,7 @@ def cmd_scenarios(args) -> int:  # pylint: disable=unused-argument
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--state-dir", default=os.environ.get("CIRCLECI_LAB_STATE_DIR", DEFAULT_STATE_DIR))
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("up", "serve"):

@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -55,7 +56,7 @@ def _phase(name):
 # --------------------------------------------------------------------------------------------- kube
 def _start_kube(lab, scenario):
     kube_spec = scenario["kubernetes"]
-    version = str(kube_spec["version"]).lstrip("v").split("-")[0].split("+")[0]
+    version = re.match(r"v?(\d+\.\d+\.\d+)", str(kube_spec["version"])).group(1)
     lab.kube = KubeApiServer(lab.clock, lab.request_log, lab.faults, kubernetes_version=version,
                              platform=kube_spec.get("distribution", "eks"),
                              region=(scenario.get("aws") or scenario.get("gcp") or {}).get("region", "us-east-1"))
@@ -122,7 +123,7 @@ def _seed_velero(lab, scenario):
     # Backups are judged against the wall clock (their timestamps come from Velero's), not lab time.
     completed = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=float(backup.get("age_hours", 0)))
     started = completed - datetime.timedelta(minutes=float(backup.get("duration_minutes", 5)))
-    ttl_hours = float(str(backup.get("ttl", "720h")).split("h")[0])
+    ttl_hours = float(str(backup.get("ttl", "720h")).split("h", maxsplit=1)[0])
     lab.kube.create({
         "apiVersion": "velero.io/v1", "kind": "Backup",
         "metadata": {"name": backup["name"], "namespace": namespace, "labels": backup.get("labels") or {},

@@ -327,10 +327,16 @@ class Roller:
 
         floor = max(0, target - opts.max_unavailable)
         others = sum(1 for inst in group.live() if inst.id not in batch and inst.id in nodes and node_ready_eligible(nodes[inst.id]))
-        if others < floor:
+        # Outdated instances whose Nomad client is not up at all give no capacity with or without the roll
+        # (the roll replaces them in a later batch): they do not hold the roll back.
+        broken = sorted(inst.id for inst in group.outdated() if inst.id not in batch
+                        and not (inst.id in nodes and nodes[inst.id].get("Status") == "ready"))
+        if broken:
+            event["broken_elsewhere"] = broken
+        if others < floor - len(broken):
             raise RollError("Batch %d: only %d ready, eligible Nomad nodes would remain outside the batch, below the capacity floor %d "
-                            "(desired %d - max_unavailable %d). Nothing was drained. Check the nodes' health in Nomad and re-run."
-                            % (number, others, floor, target, opts.max_unavailable))
+                            "(desired %d - max_unavailable %d). Nothing was drained. Check the nodes' health in Nomad (a node made "
+                            "ineligible by hand counts as unavailable) and re-run." % (number, others, floor, target, opts.max_unavailable))
 
         # 3. every node of the batch ineligible first, then the drains
         batch_nodes = {iid: nodes[iid] for iid in batch if iid in nodes and nodes[iid].get("Status") != "down"}

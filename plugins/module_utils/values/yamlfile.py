@@ -43,6 +43,8 @@ class Layout:
     offset: int = 2
     explicit_start: bool = False
     null: str = ""
+    newline: str = "\n"
+    final_newline: bool = True
 
     @property
     def sequence(self) -> int:
@@ -84,7 +86,9 @@ def guess_layout(text: str) -> Layout:
              for style in ("null", "~", "Null", "NULL")}
     null = max(nulls, key=nulls.get) if any(nulls.values()) else ""
     return Layout(mapping=mapping or 2, offset=2 if offset is None else offset,
-                  explicit_start=first.rstrip() == "---", null=null)
+                  explicit_start=first.rstrip() == "---", null=null,
+                  newline="\r\n" if "\r\n" in text else "\n",
+                  final_newline=not text.strip() or text.endswith("\n"))
 
 
 def _yaml(layout: Layout):
@@ -151,7 +155,12 @@ def dump(tree, layout: Layout = Layout()) -> str:
     """The YAML text of ``tree`` written with ``layout``."""
     stream = io.StringIO()
     _yaml(layout).dump(tree, stream)
-    return stream.getvalue()
+    text = stream.getvalue()
+    if not layout.final_newline:
+        text = text[:-1] if text.endswith("\n") else text
+    if layout.newline != "\n":
+        text = text.replace("\n", layout.newline)
+    return text
 
 
 def from_plain(obj):

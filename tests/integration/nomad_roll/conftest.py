@@ -17,7 +17,7 @@ from tests.lab.gcp import GcpLab
 from tests.lab.nomad import NomadLab
 from tests.lab.world import JobFeeder, World
 
-FACTOR = 100.0
+FACTOR = 200.0
 BOOT = 90.0
 TOKEN = "roll-lab-token-0f3e"
 PROJECT, ZONE = "lab-project", "us-east1-b"

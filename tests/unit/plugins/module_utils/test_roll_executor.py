@@ -218,3 +218,29 @@ def test_invalid_options_are_explained():
         RollOptions(max_unavailable=-1).validate()
     with pytest.raises(RollError, match="drain_deadline"):
         RollOptions(drain_deadline=0).validate()
+
+
+def test_a_blocker_stops_the_roll_before_any_change_and_shows_in_the_plan():
+    world, roller = make()
+    describe = roller.provider.describe
+
+    def blocked():
+        group = describe()
+        group.blockers.append("PROACTIVE update policy")
+        return group
+    roller.provider.describe = blocked
+    assert "PROACTIVE update policy" in roller.plan()["warnings"]
+    with pytest.raises(RollError, match="PROACTIVE"):
+        roller.run()
+    assert world.mutations == []
+
+
+def test_instances_without_a_nomad_node_are_replaced_without_drain():
+    world, roller = make(job_lengths=[300] * 5)
+    # i-006 never registered with Nomad (a broken boot): it is replaced like the others, with nothing to drain
+    del world.nodes["node-i-006"]
+    world.never_ready.add("i-006")
+    result = roller.run()
+    assert "i-006" in result["replaced"] and result["batches"][-1]["without_node"] == ["i-006"]
+    assert_all_current(world, 6)
+    assert world.violations == [] and world.killed == []

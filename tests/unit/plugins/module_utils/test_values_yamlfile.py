@@ -19,6 +19,7 @@ FILES = Path(__file__).resolve().parents[3] / "integration" / "values_migrate" /
     ("# c\na: 1\n", yamlfile.Layout(2, 2, False)),
     ("list:\n    - a\nmap:\n    k: v\n", yamlfile.Layout(4, 4, False)),
     ("a: null\nb:\n  - null  # c\n", yamlfile.Layout(2, 2, False, "null")),
+    ("a:\r\n  b: 1", yamlfile.Layout(2, 2, False, "", "\r\n", False)),
     ("a: ~\n", yamlfile.Layout(2, 2, False, "~")),
 ])
 def test_guess_layout(text, layout):
@@ -44,8 +45,8 @@ def test_bad_files_say_what_and_where(text, message):
         yamlfile.load(text, name="values.yaml")
 
 
-@pytest.mark.parametrize("text", ["a: null\nb: 1\n", "a: ~\nb:\n  - ~\n", "a:\nb: 1\n"])
-def test_null_spelling_is_kept(text):
+@pytest.mark.parametrize("text", ["a: null\nb: 1\n", "a: ~\nb:\n  - ~\n", "a:\nb: 1\n", "a: 1\r\nb:\r\n  - 2\r\n", "a: 1"])
+def test_null_spelling_line_ends_and_last_newline_are_kept(text):
     tree, layout = yamlfile.load(text)
     assert yamlfile.dump(tree, layout) == text
 

@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""machine_provisioner_iam (IRSA and IAM keys), vm_service_leftovers and vm_service_security_group on aws-4.2.
+
+The tests share one lab and run in order: check mode on the fresh lab, a fault then a plain re-run, the
+idempotent run, then the IAM keys variant.
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+import boto3
+import pytest
+
+from .conftest import mutating, recap
+
+pytestmark = pytest.mark.parametrize("module_lab", ["aws-4.2"], indirect=True, scope="module")
+
+NS = "circleci-server"
+OLD_SUB = "system:serviceaccount:%s:vm-service" % NS
+NEW_SUB = "system:serviceaccount:%s:machine-provisioner" % NS
+ENABLE = {"vm_service_leftovers_bucket_versioning": "enable"}
+
+
+def client(lab, service):
+    env = lab.env
+    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def inventory(lab):
+    import yaml
+    with open(lab.files["inventory"]) as handle:
+        return yaml.safe_load(handle)["all"]["hosts"]["localhost"]
+
+
+def sg_rules(lab):
+    group_id = inventory(lab)["circleci_aws_vm_service_security_group_id"]
+    group = client(lab, "ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    return sorted((p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p.get("IpRanges", []))
+
+
+def test_check_diff_changes_nothing_and_names_every_change(module_lab, play):
+    module_lab.admin.clear_requests()
+    proc = play("--check", "--diff", extra=ENABLE)
+    assert recap(proc)["failed"] == 0
+    assert mutating(module_lab) == []
+    out = proc.stdout
+    assert '-                    "oidc.eks.us-east-1.amazonaws.com/id/5C3D0F1B2E4A9C7D8E6F0A1B2C3D4E5F:sub": "%s"' % OLD_SUB in out
+    assert '+                    "oidc.eks.us-east-1.amazonaws.com/id/5C3D0F1B2E4A9C7D8E6F0A1B2C3D4E5F:sub": "%s"' % NEW_SUB in out
+    assert '+    "circleci-machine-provisioner": {' in out
+    assert '-        "tcp 2376 10.0.0.0/16 (Docker TLS from the subnet)",' in out
+    assert "versioning Disabled -> Enabled" in out
+    assert "iam-old-role-policy" in out
+
+
+def test_fault_on_trust_policy_write_then_rerun_converges(module_lab, play):
+    module_lab.admin.add_fault(r"iam/UpdateAssumeRolePolicy", service="aws", status=400, message="ValidationError: injected")
+    failed = play("--diff", extra=ENABLE, check=False)
+    assert failed.returncode != 0
+    assert "Failed to update the trust policy of IAM role circleci-vm" in failed.stdout
+    module_lab.admin.clear_faults()
+    module_lab.admin.add_fault(r"ec2/RevokeSecurityGroupIngress", service="aws", status=400, message="InvalidPermission.NotFound: injected")
+    failed = play("--tags", "vm_service_security_group", check=False)
+    assert failed.returncode != 0 and "Failed to revoke the ingress rule tcp 2376-2376" in failed.stdout
+    module_lab.admin.clear_faults()
+
+    proc = play("--diff", extra=ENABLE)
+    assert recap(proc)["changed"] >= 3
+
+    iam = client(module_lab, "iam")
+    trust = iam.get_role(RoleName="circleci-vm")["Role"]["AssumeRolePolicyDocument"]
+    statements = trust["Statement"]
+    assert list(statements[0]["Condition"]["StringEquals"].values()) == [NEW_SUB]
+    assert statements[1]["Sid"] == "BreakGlassFromSRE" and statements[1]["Action"] == "sts:AssumeRole"
+    names = iam.list_role_policies(RoleName="circleci-vm")["PolicyNames"]
+    assert sorted(names) == ["circleci-machine-provisioner", "circleci-vm-service"]
+    policy = json.dumps(iam.get_role_policy(RoleName="circleci-vm", PolicyName="circleci-machine-provisioner")["PolicyDocument"])
+    assert "circleci-machine-provisioner" in policy and "Volume" not in policy.replace("volume/*", "")
+    assert sg_rules(module_lab) == [(22, "10.0.0.0/16"), (22, "172.20.0.0/16"), (54782, "0.0.0.0/0")]
+    versioning = client(module_lab, "s3").get_bucket_versioning(Bucket="acme-circleci-server-artifacts")
+    assert versioning["Status"] == "Enabled"
+
+
+def test_second_run_changes_nothing(module_lab, play):
+    module_lab.admin.clear_requests()
+    proc = play(extra=ENABLE)
+    assert recap(proc)["changed"] == 0
+    assert mutating(module_lab) == []
+
+
+def test_iam_keys_user_secret_and_old_user_listed(module_lab, play, run):
+    iam = client(module_lab, "iam")
+    iam.create_user(UserName="circleci-vm-service")
+    keys = {"machine_provisioner_iam_aws_auth": "keys"}
+    proc = play("--tags", "machine_provisioner_iam", "-v", extra=keys)
+    assert recap(proc)["changed"] >= 3
+    secret = json.loads(run("kubectl", "-n", NS, "get", "secret", "machine-provisioner-secret", "-o", "json", env=module_lab.env).stdout)
+    key_id = base64.b64decode(secret["data"]["accessKey"]).decode()
+    secret_key = base64.b64decode(secret["data"]["secretKey"]).decode()
+    assert secret_key and secret_key not in proc.stdout and secret_key not in proc.stderr
+    listed = iam.list_access_keys(UserName="circleci-machine-provisioner")["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in listed] == [key_id]
+    assert iam.list_user_policies(UserName="circleci-machine-provisioner")["PolicyNames"] == ["circleci-machine-provisioner"]
+    assert "iam-old-user" in proc.stdout
+    again = play("--tags", "machine_provisioner_iam", extra=keys)
+    assert recap(again)["changed"] == 0
