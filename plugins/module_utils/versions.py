@@ -188,6 +188,9 @@ def support_report(server_version, kubernetes_version=None, catalog=None) -> dic
 # The minor from which the Vault -> Tink migration must be finished before the hop into it (section 2.1).
 TINK_REQUIRED_FROM = Version(4, 3, 0)
 
+# "If your CircleCI server installation is on GKE, do not upgrade to v4.5 at this time" (RN-4.5).
+GKE_BLOCKED_MINORS = ("4.5",)
+
 # "You can seamlessly upgrade directly from server 4.3, 4.4, 4.5 and 4.6 to server 4.7" (UPG-4.7):
 # target minor -> the minors that may jump straight to it (from their last patch).
 VALIDATED_SKIPS = {"4.7": ("4.3", "4.4", "4.5", "4.6")}
@@ -262,6 +265,18 @@ class UpgradePlan:
                 break
             reachable = hop.target
         return problems
+
+    def platform_problems(self, kubernetes_version) -> list:
+        """Sentences for hops a platform must not take: GKE (a '-gke' Kubernetes version) must not land on 4.5."""
+        if "-gke" not in str(kubernetes_version or "").lower():
+            return []
+        landing = [hop for hop in self.hops if hop.target.minor_key in GKE_BLOCKED_MINORS]
+        if not landing:
+            return []
+        return ["CircleCI's 4.5 release notes say not to upgrade an installation on GKE to 4.5, and this path lands on "
+                "%s: set allow_validated_skips (preflight_allow_validated_skips) to jump from the last 4.4 patch "
+                "straight to 4.7 on Kubernetes 1.31, or wait for CircleCI to announce GKE support for 4.5." % (
+                    landing[0].target,)]
 
     def as_dict(self) -> dict:
         return {

@@ -54,6 +54,8 @@ options:
       - The version to upgrade to. When given, RV(upgrade_path) is returned and a refused path (unknown
         version, known-broken target, downgrade) or a hop whose Kubernetes range excludes O(kubernetes_version)
         is a problem.
+      - On GKE (a O(kubernetes_version) with C(-gke), as GKE reports it), a path that lands on 4.5 is a problem too:
+        CircleCI's 4.5 release notes say not to upgrade GKE installations to 4.5.
     type: str
   allow_validated_skips:
     description:
@@ -224,6 +226,7 @@ def main():
             report["problems"] = []
             if params["kubernetes_version"] is not None:
                 report["problems"].extend(plan.kubernetes_problems(params["kubernetes_version"]))
+                report["problems"].extend(plan.platform_problems(params["kubernetes_version"]))
         else:
             report["problems"].extend(plan.refused)
 

@@ -100,6 +100,8 @@ class NodeIndex:
         for stub in self.nomad.nodes() if stubs is None else stubs:
             keys = node_keys(stub)
             if not keys & wanted.keys():
+                if stub.get("Status") == "down":
+                    continue  # a node whose instance is gone: not worth a read
                 if stub["ID"] not in self._keys:
                     self._keys[stub["ID"]] = node_keys(self.nomad.node(stub["ID"]) or {})
                 keys = keys | self._keys[stub["ID"]]

@@ -94,7 +94,7 @@ def guess_layout(text: str) -> Layout:
 def _yaml(layout: Layout):
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
-    yaml.width = 4096
+    yaml.width = 1 << 30  # never fold a long line (base64 certificates and keys)
     yaml.indent(mapping=layout.mapping, sequence=layout.sequence, offset=layout.offset)
     yaml.explicit_start = layout.explicit_start
     if layout.null:

@@ -59,6 +59,12 @@ def test_aws_4_2_passes_for_4_3_9(run, preflight_labs, secret_vars, check):
     assert "Path: 4.2.7 -> 4.3.9" in proc.stdout
 
 
+def test_gcp_4_2_passes_for_4_3_9(run, preflight_labs, secret_vars):
+    proc, facts = preflight(run, preflight_labs("gcp-4.2"), secret_vars)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert facts["path"]["versions"] == ["4.3.9"] and facts["failures"] == []
+
+
 def test_vault_not_migrated(run, preflight_labs, secret_vars):
     proc, facts = preflight(run, preflight_labs("aws-4.2-vault"), secret_vars)
     failed_with(proc, "Vault -> Tink migration not finished", "tink.enabled", "vault.internal", "StatefulSet vault")

@@ -130,3 +130,13 @@ def test_plans_never_land_on_a_broken_release_or_go_backwards(current, target, s
     assert landings == sorted(landings)
     assert all(not CATALOG.is_broken(v) for v in landings)
     assert plan.ok or plan.refused
+
+
+def test_gke_must_not_land_on_4_5():
+    plan = plan_upgrade("4.4.7", "4.6.6")
+    assert plan.platform_problems("v1.29.4-eks-1") == []
+    problems = plan.platform_problems("v1.29.4-gke.1043002")
+    assert len(problems) == 1 and "4.5.5" in problems[0] and "allow_validated_skips" in problems[0]
+    skipping = plan_upgrade("4.4.7", "4.7.15", allow_validated_skips=True)
+    assert skipping.platform_problems("v1.31.1-gke.100") == []
+    assert plan_upgrade("4.2.7", "4.3.9").platform_problems("v1.27.3-gke.1") == []

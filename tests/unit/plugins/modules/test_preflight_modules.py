@@ -153,3 +153,9 @@ def test_server_version_info_plans_the_upgrade(capsys, args, versions, problems)
 def test_server_version_info_without_target_has_no_path(capsys):
     code, result, _out = run_module(capsys, server_version_info, {"server_version": "4.2.7"})
     assert code == 0 and result["upgrade_path"] is None
+
+
+def test_server_version_info_refuses_4_5_on_gke(capsys):
+    args = {"server_version": "4.4.7", "target_version": "4.5.5", "kubernetes_version": "v1.29.4-gke.1043002"}
+    code, result, _out = run_module(capsys, server_version_info, args)
+    assert code == 0 and len(result["problems"]) == 1 and "GKE" in result["problems"][0]
