@@ -54,8 +54,8 @@ options:
       - The version to upgrade to. When given, RV(upgrade_path) is returned and a refused path (unknown
         version, known-broken target, downgrade) or a hop whose Kubernetes range excludes O(kubernetes_version)
         is a problem.
-      - On GKE (a O(kubernetes_version) with C(-gke), as GKE reports it), a path that lands on 4.5 is a problem too:
-        CircleCI's 4.5 release notes say not to upgrade GKE installations to 4.5.
+      - On GKE (a O(kubernetes_version) with C(-gke), as GKE reports it), a path that lands on 4.5 is a problem too,
+        because CircleCI's 4.5 release notes say not to upgrade GKE installations to 4.5.
     type: str
   allow_validated_skips:
     description:

@@ -30,6 +30,10 @@ VENV_BIN = os.path.join(REPO_ROOT, ".venv", "bin")
 def bring_up(lab) -> None:
     scenario = load_scenario(lab.scenario_name)
     lab.scenario = scenario
+    if scenario.get("kind") == "kots-3.x":  # a 3.x install as KOTS left it: tests/lab/seed_kots.py
+        from .seed_kots import bring_up_kots  # pylint: disable=import-outside-toplevel
+        bring_up_kots(lab, scenario)
+        return
     with _phase("kube"):
         _start_kube(lab, scenario)
     ids = {}

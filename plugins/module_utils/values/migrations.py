@@ -123,8 +123,8 @@ class _Hop:
                 before = holder[old_key]
                 T.delete(holder, old_key)
                 self.change(old_path, "removed", before=before,
-                            reason="%s; %s already holds the same value, so the old key is dropped." % (
-                                reason, T.dotted(new_path)))
+                            reason="%s; the old key is empty or %s already holds the same value, so the old key "
+                                   "is dropped." % (reason, T.dotted(new_path)))
                 return False
             raise MigrationError(
                 "%s and %s are both set, with different content: the values file holds the old and the new "
@@ -515,7 +515,7 @@ def hop_4_2_to_4_3(tree, in_place=False) -> HopResult:
                        "'Instance preallocation') into the machine-provisioner config file.",
                        content=config, source="MP-4.3 Instance preallocation")
     hop.report_removed_keys(
-        [("internal_zone",), ("prometheus",), ("distributor", "launch_agent_base_url")],
+        [("vm_scaler", "replicas"), ("internal_zone",), ("prometheus",), ("distributor", "launch_agent_base_url")],
         "%s is not in the 4.3 values table; the chart ignores it (launch_agent_base_url: see "
         "runner_admin.external.launch_agent_base_url). Left in place; delete it once checked.")
 
@@ -771,7 +771,8 @@ def hop_4_9_to_4_10(tree, in_place=False) -> HopResult:
     hop.manual("mongodb-7.0", "Upgrade MongoDB to 7.0 or later before upgrading",
                "Internal MongoDB: CircleCI-Public/server-scripts upgrade-mongo-to-7.0 (4.4 -> 5.0 -> 6.0 -> 7.0).",
                source="UPG-4.10")
-    _terraform_action(hop, "4.10", "")
+    _terraform_action(hop, "<4.10 tag>", " The docs link a 4.10.0 release; check the server-terraform tags for the "
+                                         "exact ref (release links and tags have not always matched).")
     if T.get(hop.tree, ("machine_provisioner", "custom_config")):
         hop.manual("preallocation-config", "Check the machine-provisioner preallocation config",
                    "4.10 expects preboot.scheduled[] with image = an offering name (ubuntu-2204, not default / "

@@ -133,14 +133,15 @@ def test_short_drain_deadline_stops_safely(aws_roll_lab, roll):
     lab = aws_roll_lab
     aws_group(lab)
     lab.start_world(rate_per_minute=0)
-    for number in range(SIZE * 2):
+    for number in range(SIZE * 4):  # every slot of every client (the stand-in bin-packs)
         lab.nomad.submit_job("long-%02d" % number, duration=3000)
     lab.let_time_pass(30)
+    assert all(node["running"] == 4 for node in lab.nomad.nodes())
     new_configuration(lab)
     args = dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=200)
     result, proc = roll(args)
     assert result["failed"] is True
-    assert "did not finish within drain_deadline=200" in result["msg"] and "force_after_deadline" in result["msg"]
+    assert "did not finish within drain_deadline=200" in result["msg"] and "force_after_deadline" in result["msg"], result["msg"]
     assert result["replaced"] == [] and result["killed"] == 0
     assert lab.nomad.stats()["killed"] == 0
     assert not [e for e in lab.mutations("aws") if "TerminateInstance" in e["path"]]

@@ -133,6 +133,19 @@ def test_target_lower_than_current(run, preflight_labs, secret_vars):
     assert failed_with(proc, "older than the installed 4.2.7", "restore the Velero backup") == 1
 
 
+def test_a_rerun_at_the_target_has_nothing_to_do(run, preflight_labs, secret_vars):
+    lab = preflight_labs("aws-4.2")
+    original = lab.backup()["status"]
+    lab.replace_backup(phase="Failed")   # an upgrade that is already done needs no backup
+    try:
+        proc, facts = preflight(run, lab, secret_vars, target="4.2.7")
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert facts["path"]["versions"] == [] and facts["backup"] is None
+        assert "nothing to do" in proc.stdout
+    finally:
+        lab.replace_backup(**original)
+
+
 def test_every_failure_is_listed_at_once(run, preflight_labs, secret_vars):
     proc, _facts = preflight(run, preflight_labs("aws-4.2-vault"), secret_vars, preflight_helm_binary="no-such-helm",
                              preflight_registry_password="")

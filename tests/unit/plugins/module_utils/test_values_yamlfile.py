@@ -63,3 +63,11 @@ def test_plain_conversions():
     plain = yamlfile.to_plain(loaded)
     assert plain == {"a": "x", "b": 1.5, "c": True, "d": [1]}
     assert [type(plain["a"]), type(plain), type(plain["d"])] == [str, dict, list]
+
+
+def test_long_lines_and_block_scalars_are_not_refolded():
+    text = ("nomad:\n  server:\n    rpc:\n      mTLS:\n        certificate: " + "Q" * 9000 + "\n"
+            "telegraf:\n  config:\n    custom_config_file: |\n      [[inputs.cpu]]\n        percpu = true\n"
+            "flow: [" + ", ".join(["item"] * 2000) + "]\n")
+    tree, layout = yamlfile.load(text)
+    assert yamlfile.dump(tree, layout) == text

@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the circleci.server collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import json
+from unittest.mock import MagicMock
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.circleci.server.plugins.modules import (
+    ec2_security_group_rule,
+    gcp_service_account_iam_member,
+    iam_role_trust_subject,
+    machine_provisioner_policy_info,
+)
+
+OLD = "system:serviceaccount:circleci-server:vm-service"
+NEW = "system:serviceaccount:circleci-server:machine-provisioner"
+TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "arn"},
+     "Condition": {"StringEquals": {"oidc/x:sub": OLD}}},
+    {"Sid": "Keep", "Effect": "Allow", "Principal": {"AWS": "arn:sre"}, "Action": "sts:AssumeRole"}]}
+AWS = {"region": "us-east-1", "access_key": "AKIDEXAMPLE", "secret_key": "dummy-secret"}
+
+
+def run_module(capsys, module, args, check_mode=False, diff=True):
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as info:
+            module.main()
+    return info.value.code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def aws_client(monkeypatch):
+    client = MagicMock()
+    monkeypatch.setattr(AnsibleAWSModule, "client", lambda self, *a, **k: client)
+    return client
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_trust_subject_diff_and_check_mode(capsys, aws_client, check_mode):
+    aws_client.get_role.return_value = {"Role": {"AssumeRolePolicyDocument": TRUST}}
+    code, result = run_module(capsys, iam_role_trust_subject, dict(AWS, role_name="circleci-vm", from_subject=OLD, to_subject=NEW),
+                              check_mode=check_mode)
+    assert code == 0 and result["changed"] is True
+    assert result["diff"]["before"] == TRUST
+    assert result["diff"]["after"]["Statement"][0]["Condition"]["StringEquals"]["oidc/x:sub"] == NEW
+    assert result["diff"]["after"]["Statement"][1] == TRUST["Statement"][1]
+    assert aws_client.update_assume_role_policy.called is (not check_mode)
+    assert "dummy-secret" not in json.dumps(result)
+
+
+def test_trust_subject_fails_with_advice_when_no_subject_matches(capsys, aws_client):
+    aws_client.get_role.return_value = {"Role": {"AssumeRolePolicyDocument": TRUST}}
+    code, result = run_module(capsys, iam_role_trust_subject, dict(AWS, role_name="circleci-vm", from_subject="system:serviceaccount:x:vm-service",
+                                                                   to_subject="system:serviceaccount:x:machine-provisioner"))
+    assert code == 1 and "Check the role name and the namespace" in result["msg"]
+    assert not aws_client.update_assume_role_policy.called
+
+
+def test_security_group_rule_revokes_only_the_port(capsys, aws_client):
+    permissions = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
+                   {"IpProtocol": "tcp", "FromPort": 2376, "ToPort": 2376, "IpRanges": [{"CidrIp": "10.0.0.0/16", "Description": "d"}]}]
+    aws_client.describe_security_groups.side_effect = [{"SecurityGroups": [{"IpPermissions": permissions}]},
+                                                       {"SecurityGroups": [{"IpPermissions": permissions[:1]}]}]
+    code, result = run_module(capsys, ec2_security_group_rule, dict(AWS, group_id="sg-1", from_port=2376))
+    assert code == 0 and result["changed"] is True
+    assert result["revoked"] == ["tcp 2376 10.0.0.0/16"] and result["rules"] == ["tcp 22 10.0.0.0/16"]
+    kwargs = aws_client.revoke_security_group_ingress.call_args.kwargs
+    assert kwargs["IpPermissions"] == [{"IpProtocol": "tcp", "FromPort": 2376, "ToPort": 2376, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]
+
+
+def test_security_group_rule_no_match_is_no_change(capsys, aws_client):
+    aws_client.describe_security_groups.return_value = {"SecurityGroups": [{"IpPermissions": []}]}
+    code, result = run_module(capsys, ec2_security_group_rule, dict(AWS, group_id="sg-1", from_port=2376))
+    assert code == 0 and result["changed"] is False and not aws_client.revoke_security_group_ingress.called
+
+
+class _Response:
+    def __init__(self, status, payload):
+        self.status_code, self._payload, self.text = status, payload, ""
+
+    def json(self):
+        return self._payload
+
+
+def test_gcp_member_check_mode_reads_only(capsys, monkeypatch):
+    old = "serviceAccount:p.svc.id.goog[ns/vm-service]"
+    new = "serviceAccount:p.svc.id.goog[ns/machine-provisioner]"
+    session = MagicMock()
+    session.post.return_value = _Response(200, {"etag": "E", "bindings": [{"role": "roles/iam.workloadIdentityUser", "members": [old]}]})
+    monkeypatch.setattr(gcp_service_account_iam_member, "build_session", lambda module: session)
+    code, result = run_module(capsys, gcp_service_account_iam_member,
+                              {"service_account": "vm@p.iam.gserviceaccount.com", "member": new, "replaces": [old]}, check_mode=True)
+    assert code == 0 and result["changed"] is True
+    assert result["diff"]["after"]["bindings"] == {"roles/iam.workloadIdentityUser": [new]}
+    assert [c.args[0].rsplit(":", 1)[-1] for c in session.post.call_args_list] == ["getIamPolicy"]
+
+
+def test_policy_info(capsys):
+    code, result = run_module(capsys, machine_provisioner_policy_info, {"security_group_id": "sg-1", "vpc_id": "vpc-2"})
+    assert code == 0 and result["changed"] is False and "security-group/sg-1" in json.dumps(result["policy"])
+    code, result = run_module(capsys, machine_provisioner_policy_info, {"security_group_id": "", "vpc_id": "vpc-2"})
+    assert code == 1 and "security group ID" in result["msg"]
