@@ -1,9 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the circleci.server collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""machine_provisioner_iam (IRSA and IAM keys), vm_service_leftovers and vm_service_security_group on aws-4.2.
+"""machine_provisioner_iam (IRSA and IAM keys), vm_service_leftovers and vm_service_security_group on AWS.
 
-The tests share one lab and run in order: check mode on the fresh lab, a fault then a plain re-run, the
+Scenario aws-4.2-leftover-vms: aws-4.2 (the IRSA role with a second trust statement, its 4.2 inline policy, the
+vm-service security group with 2376 and three other rules, the bucket without versioning) plus two VMs tagged
+ManagedBy=circleci-vm-service and an old DLC volume. One lab for the module (bring-up is the slow part); the
+tests run in order: waiting for the VMs stops, check mode on the fresh lab, faults then a plain re-run, the
 idempotent run, then the IAM keys variant.
 """
 from __future__ import annotations
@@ -16,12 +19,13 @@ import pytest
 
 from .conftest import mutating, recap
 
-pytestmark = pytest.mark.parametrize("module_lab", ["aws-4.2"], indirect=True, scope="module")
+pytestmark = pytest.mark.parametrize("module_lab", ["aws-4.2-leftover-vms"], indirect=True, scope="module")
 
 NS = "circleci-server"
 OLD_SUB = "system:serviceaccount:%s:vm-service" % NS
 NEW_SUB = "system:serviceaccount:%s:machine-provisioner" % NS
-ENABLE = {"vm_service_leftovers_bucket_versioning": "enable"}
+ENABLE = {"vm_service_leftovers_bucket_versioning": "enable", "circleci_terminate_leftover_vms": "true",
+          "vm_service_leftovers_delete_dlc_volumes": "true"}
 
 
 def client(lab, service):
@@ -42,6 +46,23 @@ def sg_rules(lab):
     return sorted((p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p.get("IpRanges", []))
 
 
+def leftovers(lab):
+    ec2 = client(lab, "ec2")
+    tagged = [{"Name": "tag:ManagedBy", "Values": ["circleci-vm-service"]}]
+    reservations = ec2.describe_instances(Filters=tagged)["Reservations"]
+    return (sorted(i["State"]["Name"] for r in reservations for i in r["Instances"]),
+            [v["VolumeId"] for v in ec2.describe_volumes(Filters=tagged)["Volumes"]])
+
+
+def test_waiting_for_leftover_vms_stops_with_what_to_do(module_lab, play):
+    proc = play("--tags", "vm_service_leftovers", check=False,
+                extra={"vm_service_leftovers_wait_retries": 1, "vm_service_leftovers_wait_delay": 1})
+    assert proc.returncode != 0
+    assert "2 VM(s) tagged ManagedBy=circleci-vm-service are still there" in proc.stdout
+    assert "circleci_terminate_leftover_vms=true" in proc.stdout
+    assert leftovers(module_lab)[0] == ["running", "running"]
+
+
 def test_check_diff_changes_nothing_and_names_every_change(module_lab, play):
     module_lab.admin.clear_requests()
     proc = play("--check", "--diff", extra=ENABLE)
@@ -54,6 +75,7 @@ def test_check_diff_changes_nothing_and_names_every_change(module_lab, play):
     assert '-        "tcp 2376 10.0.0.0/16 (Docker TLS from the subnet)",' in out
     assert "versioning Disabled -> Enabled" in out
     assert "iam-old-role-policy" in out
+    assert "EC2 instances i-" in out and "terminated" in out
 
 
 def test_fault_on_trust_policy_write_then_rerun_converges(module_lab, play):
@@ -82,6 +104,8 @@ def test_fault_on_trust_policy_write_then_rerun_converges(module_lab, play):
     assert sg_rules(module_lab) == [(22, "10.0.0.0/16"), (22, "172.20.0.0/16"), (54782, "0.0.0.0/0")]
     versioning = client(module_lab, "s3").get_bucket_versioning(Bucket="acme-circleci-server-artifacts")
     assert versioning["Status"] == "Enabled"
+    states, volumes = leftovers(module_lab)
+    assert set(states) <= {"shutting-down", "terminated"} and volumes == []
 
 
 def test_second_run_changes_nothing(module_lab, play):
