@@ -117,17 +117,32 @@ class ObjectClient:
         if content_type:
             headers["Content-Type"] = content_type
         try:
-            response = self.api_client.call_api(
-                path, method, query_params=query or [], header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.request_timeout)
+            data = self._send(path, method, query or [], headers, body)
         except k8s.ApiException as exc:
             if getattr(exc, "status", None) == 404:
                 return None
             raise k8s.K8sError(_describe(exc, what, method))
         except (OSError, ValueError) as exc:
             raise k8s.K8sError(_describe(exc, what, method))
-        data = response[0].data if isinstance(response, tuple) else response.data
         return json.loads(data or b"null")
+
+    def _send(self, path, method, query, headers, body):
+        """The response body of one request; ApiException for an error status (both client generations)."""
+        client = self.api_client
+        if hasattr(client, "param_serialize"):  # kubernetes >= 33 (openapi-generator 7)
+            method, url, headers, body, post = client.param_serialize(
+                method=method, resource_path=path, query_params=query, header_params=headers, body=body,
+                auth_settings=["BearerToken"])
+            response = client.call_api(method, url, header_params=headers, body=body, post_params=post,
+                                       _request_timeout=self.request_timeout)
+            response.read()
+            if not 200 <= response.status <= 299:
+                raise k8s.ApiException(http_resp=response)
+            return response.data
+        response = client.call_api(path, method, query_params=query, header_params=headers, body=body,
+                                   auth_settings=["BearerToken"], _preload_content=False,
+                                   _request_timeout=self.request_timeout)
+        return (response[0] if isinstance(response, tuple) else response).data
 
     def list(self, kind, namespace, label_selector=None):
         query = [("labelSelector", label_selector)] if label_selector else []

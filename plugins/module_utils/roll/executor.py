@@ -445,11 +445,12 @@ class Roller:
                 running += len(active_allocations(self.nomad.node_allocations(node_id), self.options.ignore_system_jobs))
             except NomadError:
                 pass
-        return ("Batch %d: the drain of node(s) %s did not finish within %s: %d allocation(s) still run. Nothing was terminated and no job "
-                "was killed by the roll: those nodes stay ineligible and draining so their jobs can finish, and the group stays at desired "
+        killed = "" if self.options.force_after_deadline else " and no job was killed by the roll"
+        return ("Batch %d: the drain of node(s) %s did not finish within %s: %d allocation(s) still run. Nothing was terminated%s: "
+                "those nodes stay ineligible and draining so their jobs can finish, and the group stays at desired "
                 "%d with the batch's replacements ready. Re-run the roll once the jobs are done (it resumes with this batch), or raise "
                 "drain_deadline, or set force_after_deadline=true to have Nomad stop the remaining jobs at the deadline."
-                % (number, ", ".join(sorted(still)), what, running, group.desired))
+                % (number, ", ".join(sorted(still)), what, running, killed, group.desired))
 
     def _verify(self, result):
         def settled():
