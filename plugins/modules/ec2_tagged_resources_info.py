@@ -112,7 +112,7 @@ def _pages(client, operation, key, **kwargs):
 
 def main():
     module = AnsibleAWSModule(argument_spec=dict(
-        tag_key=dict(type="str", default="ManagedBy"),
+        tag_key=dict(type="str", default="ManagedBy", no_log=False),
         tag_value=dict(type="str", required=True),
         instance_states=dict(type="list", elements="str", default=["pending", "running", "stopping", "stopped"]),
         volumes=dict(type="bool", default=True),

@@ -147,9 +147,10 @@ def main():
     result = dict(changed=bool(plan), adopted=[k8s_objects.object_id(kind, obj) for kind, obj, _patch in plan],
                   already_adopted=already, conflicts=conflicts, counts=counts)
     if conflicts and not params["skip_conflicts"]:
+        result["changed"] = False
         module.fail_json(msg="%d object(s) in namespace %s belong to another Helm release and were not changed: %s. "
                              "Find out why (helm list -A), move or delete them, or set skip_conflicts to leave them."
-                             % (len(conflicts), namespace, ", ".join(conflicts)), **dict(result, changed=False))
+                             % (len(conflicts), namespace, ", ".join(conflicts)), **result)
     if module._diff:
         keys = (k8s_objects.MANAGED_BY, k8s_objects.HELM_RELEASE_NAME, k8s_objects.HELM_RELEASE_NAMESPACE)
         before, after = {}, {}
@@ -167,8 +168,9 @@ def main():
         try:
             client.merge_patch(kind, namespace, name, patch)
         except k8s.K8sError as exc:
+            result.update(adopted=done, changed=bool(done))
             module.fail_json(msg="%s Adopted before the failure: %s. Re-run: adopted objects are skipped."
-                                 % (exc, ", ".join(done) or "none"), **dict(result, adopted=done, changed=bool(done)))
+                                 % (exc, ", ".join(done) or "none"), **result)
         done.append("%s/%s" % (kind, name))
     module.exit_json(**result)
 

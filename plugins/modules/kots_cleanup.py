@@ -11,19 +11,16 @@ module: kots_cleanup
 short_description: Remove what KOTS left in a CircleCI Server 3.x namespace before the 4.0 Helm upgrade
 version_added: 0.1.0
 description:
-  - The KOTS cleanup of the in-place 3.x (KOTS) to 4.0 (Helm) migration, as CircleCI's C(kots-exporter.sh)
-    did it, in this order
-    (1) the C(kots.io/app-slug) annotation and the C(kots.io/app-slug) and C(kots.io/backup) labels are
-    removed from every object of O(kinds) that is kept;
-    (2) every object of O(kinds) labelled C(kots.io/kotsadm=true) is deleted (the KOTS admin console,
-    including its PersistentVolumeClaims);
-    (3) the Secrets O(secrets) are deleted;
-    (4) every Job whose name starts with O(job_prefix) is deleted (the C(inject-bottoken) job);
-    (5) with O(postgresql_internal), the C(postgresql) StatefulSet is deleted with orphan propagation (its
-    Pod and its data volume stay, for the 4.0 chart's StatefulSet to take over) and its C(postgresql)
-    Secret is deleted, each only while it carries the C(kots.io/app-slug) label or annotation KOTS gave it
-    (the 4.0 chart's objects of the same names are never deleted).
-  - B(Deleting is a point of no return.) Run it in check mode first: it lists everything it would delete
+  - "The KOTS cleanup of the in-place 3.x (KOTS) to 4.0 (Helm) migration, as CircleCI's C(kots-exporter.sh) did it,
+    in this order. (1) The C(kots.io/app-slug) annotation and the C(kots.io/app-slug) and C(kots.io/backup) labels are
+    removed from every object of O(kinds) that is kept. (2) Every object of O(kinds) labelled C(kots.io/kotsadm=true) is
+    deleted (the KOTS admin console, including its PersistentVolumeClaims). (3) The Secrets O(secrets) are deleted.
+    (4) Every Job whose name starts with O(job_prefix) is deleted (the C(inject-bottoken) job). (5) With
+    O(postgresql_internal), the C(postgresql) StatefulSet is deleted with orphan propagation (its Pod and its data
+    volume stay, for the 4.0 chart's StatefulSet to take over) and its C(postgresql) Secret is deleted, each only while
+    it carries the C(kots.io/app-slug) label or annotation KOTS gave it (the 4.0 chart's objects of the same names are
+    never deleted)."
+  - B(Deleting is a point of no return.) Run it in check mode first, which lists everything it would delete
     and sends no write. What is already gone is skipped, so a re-run after success reports no change.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
@@ -202,8 +199,9 @@ def main():
             client.delete(kind, namespace, name, propagation)
             done.append("%s/%s" % (kind, name))
     except k8s.K8sError as exc:
+        result["deleted"] = done
         module.fail_json(msg="%s Deleted before the failure: %s. Re-run: what is gone is skipped."
-                             % (exc, ", ".join(done) or "nothing"), **dict(result, deleted=done))
+                             % (exc, ", ".join(done) or "nothing"), **result)
     module.exit_json(**result)
 
 

@@ -106,6 +106,14 @@ options:
       - The Compute Engine v1 API base URL, for a private endpoint or a lab's stand-in.
     type: str
     default: https://compute.googleapis.com/compute/v1
+  instance_template:
+    description:
+      - GCP only. The instance template (name or URL) the clients must run. When the group uses another one, the
+        module first sets it on the group together with an C(OPPORTUNISTIC) update policy, so that GCP does not
+        replace the instances itself, and then rolls.
+      - Without it, the group's own template is the current one; a group with a C(PROACTIVE) update policy and
+        outdated instances is refused, since GCP is then already replacing them without draining Nomad.
+    type: str
   gcp_auth_kind:
     description:
       - How to authenticate to GCP. V(application) uses application default credentials, V(serviceaccount) the key
@@ -360,6 +368,7 @@ def argument_spec():
         gcp_credentials_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"])),
         gcp_base_url=dict(type="str", default="https://compute.googleapis.com/compute/v1"),
         gcp_auth_kind=dict(type="str", default="application", choices=["application", "serviceaccount", "none"]),
+        instance_template=dict(type="str"),
         batch_size=dict(type="str", default="25%"),
         max_unavailable=dict(type="int", default=0),
         desired_capacity=dict(type="int"),
@@ -407,7 +416,7 @@ def build_provider(module, clock):
         session = AuthorizedSession(credentials)
     return GcpMigProvider(params["project"], params["group_name"], session, zone=params["zone"],
                           region=params["region"] if not params["zone"] else None, base_url=params["gcp_base_url"],
-                          clock=clock, poll_interval=max(0.5, min(2.0, params["poll_interval"])))
+                          clock=clock, poll_interval=max(0.5, min(2.0, params["poll_interval"])), instance_template=params["instance_template"])
 
 
 def build_nomad(module):

@@ -161,7 +161,8 @@ def kots_chart_archive(version: str) -> str:
 # ------------------------------------------------------------------------------------------ seeding
 def bring_up_kots(lab, scenario) -> None:
     """Seed ``scenario`` (kind kots-3.x) into ``lab``; called by ``seed.bring_up``."""
-    from . import seed  # pylint: disable=import-outside-toplevel  (seed imports this module lazily too)
+    # seed imports this module lazily too, hence the late import.
+    from . import seed  # pylint: disable=import-outside-toplevel
 
     with seed._phase("kube"):  # pylint: disable=protected-access
         seed._start_kube(lab, scenario)  # pylint: disable=protected-access

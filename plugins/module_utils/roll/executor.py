@@ -191,6 +191,13 @@ class Roller:
         result["capacity_floor"] = plan["capacity_floor"]
         if self._blockers and plan["batches"]:
             raise RollError(" ".join(self._blockers))
+        apply_configuration = getattr(self.provider, "apply_configuration", None)
+        if apply_configuration is not None:
+            try:
+                if apply_configuration():
+                    self.changed = True
+            except RollError as exc:
+                raise RollStopped(str(exc), self._close(result))
         saved = self.provider.load_state()
         if not plan["batches"]:
             if saved:

@@ -47,7 +47,7 @@ class GcpMigProvider:
     kind = "gcp"
 
     def __init__(self, project, group_name, session, zone=None, region=None, base_url=DEFAULT_BASE_URL, retries=8, delay=1.0,
-                 max_delay=30.0, sleep=None, clock=None, operation_timeout=600, poll_interval=2.0):
+                 max_delay=30.0, sleep=None, clock=None, operation_timeout=600, poll_interval=2.0, instance_template=None):
         if bool(zone) == bool(region):
             raise ProviderError("Give exactly one of zone (zonal managed instance group) or region (regional one) for the GCP group %s." % group_name)
         if not project:
@@ -67,6 +67,9 @@ class GcpMigProvider:
         self.operation_timeout = operation_timeout
         self.poll_interval = poll_interval
         self._urls = {}
+        # The instance template to put on the group before the roll (None: keep the group's).
+        self.instance_template = instance_template
+        self._mig_body = None
 
     @property
     def _scope(self):
@@ -125,9 +128,12 @@ class GcpMigProvider:
 
     def describe(self):
         mig = self._request("GET", self._mig, "read managed instance group %s" % self.group_name)
+        self._mig_body = mig
         templates = {last_segment(v.get("instanceTemplate")) for v in mig.get("versions") or [] if v.get("instanceTemplate")}
         if not templates and mig.get("instanceTemplate"):
             templates = {last_segment(mig["instanceTemplate"])}
+        if self.instance_template:
+            templates = {last_segment(self.instance_template)}
         if not templates:
             raise ProviderError("Group %s has no instance template: cannot tell outdated instances." % self.group_name)
         managed = []
@@ -155,7 +161,7 @@ class GcpMigProvider:
                             "that run jobs." % self.group_name)
         blockers = []
         policy = mig.get("updatePolicy") or {}
-        if policy.get("type", "OPPORTUNISTIC") == "PROACTIVE" and any(not i.up_to_date for i in instances):
+        if policy.get("type", "OPPORTUNISTIC") == "PROACTIVE" and any(not i.up_to_date for i in instances) and not self.instance_template:
             blockers.append(
                 "Group %s has a PROACTIVE update policy: GCP itself replaces the outdated instances (within maxSurge/maxUnavailable) "
                 "without draining Nomad, which kills their jobs. Set it to OPPORTUNISTIC before changing the instance template "
@@ -163,6 +169,28 @@ class GcpMigProvider:
                 "then run the roll." % self.group_name)
         return GroupState(name=self.group_name, desired=int(mig.get("targetSize") or 0), max_size=None, instances=instances,
                           config="instance template %s" % ", ".join(sorted(templates)), warnings=warnings, blockers=blockers)
+
+    def apply_configuration(self):
+        """Put ``instance_template`` on the group, with an OPPORTUNISTIC update policy in the same patch so that
+        GCP does not replace the instances itself (without draining Nomad). Returns whether it changed anything."""
+        if not self.instance_template:
+            return False
+        mig = self._mig_body or self._request("GET", self._mig, "read managed instance group %s" % self.group_name)
+        versions = mig.get("versions") or []
+        wanted = last_segment(self.instance_template)
+        if [last_segment(v.get("instanceTemplate")) for v in versions] == [wanted]:
+            return False
+        reference = self.instance_template if "/" in self.instance_template else "projects/%s/global/instanceTemplates/%s" % (
+            self.project, self.instance_template)
+        body = {"versions": [{"name": (versions[0].get("name") if versions else None) or "primary", "instanceTemplate": reference}],
+                "updatePolicy": {"type": "OPPORTUNISTIC"}}
+        if mig.get("fingerprint"):
+            body["fingerprint"] = mig["fingerprint"]
+        what = "set the instance template of %s to %s (update policy OPPORTUNISTIC)" % (self.group_name, wanted)
+        operation = self._request("PATCH", self._mig, what, body=body)
+        self._wait_operation(operation, what)
+        self._mig_body = None
+        return True
 
     def set_capacity(self, desired):
         operation = self._request("POST", self._mig + "/resize", "resize %s to %d" % (self.group_name, desired), params={"size": int(desired)})

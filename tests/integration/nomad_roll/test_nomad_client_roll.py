@@ -229,3 +229,24 @@ def test_role_updates_the_launch_template_then_rolls(aws_roll_lab, run, tmp_path
     assert second["changed"] is False
     versions = lab.aws.client("ec2").describe_launch_template_versions(LaunchTemplateName="lab-nomad-clients-")["LaunchTemplateVersions"]
     assert len(versions) == 2  # the same user data makes no third version
+
+
+def test_gcp_instance_template_option_sets_an_opportunistic_policy_then_rolls(gcp_roll_lab, roll):
+    lab = gcp_roll_lab
+    lab.gcp.create_template(PROJECT, "nomad-clients-1")
+    lab.gcp.create_template(PROJECT, "nomad-clients-2")
+    # server-terraform declares no update policy: GCP's default is PROACTIVE
+    lab.gcp.create_mig(PROJECT, ZONE, "lab-nomad-client-group", "nomad-clients-1", 4, "lab-nomad-client")
+    settle(lab)
+    args = dict(lab.base_args(), group_name="lab-nomad-client-group", batch_size="2", drain_deadline=900, instance_template="nomad-clients-2")
+    before = lab.mutations()
+    plan, proc = roll(args, check_mode=True)
+    assert [len(b) for b in plan["plan"]["batches"]] == [2, 2] and lab.mutations() == before
+    result, proc = roll(args)
+    assert not result.get("failed"), result["msg"]
+    assert len(result["replaced"]) == 4 and lab.nomad.stats()["killed"] == 0
+    mig = lab.gcp.mig(PROJECT, ZONE, "lab-nomad-client-group")
+    assert mig["updatePolicy"]["type"] == "OPPORTUNISTIC"
+    assert {i["template"] for i in lab.gcp.instances(PROJECT, ZONE, "lab-nomad-client-group")} == {"nomad-clients-2"}
+    again, proc = roll(args)
+    assert again["changed"] is False, again

@@ -73,7 +73,7 @@ def test_check_diff_changes_nothing_and_names_every_change(module_lab, play):
     assert '+                    "oidc.eks.us-east-1.amazonaws.com/id/5C3D0F1B2E4A9C7D8E6F0A1B2C3D4E5F:sub": "%s"' % NEW_SUB in out
     assert '+    "circleci-machine-provisioner": {' in out
     assert '-        "tcp 2376 10.0.0.0/16 (Docker TLS from the subnet)",' in out
-    assert "versioning Disabled -> Enabled" in out
+    assert "versioning Disabled -> Enabled" in out and '-    "versioning": "Disabled"' in out
     assert "iam-old-role-policy" in out
     assert "EC2 instances i-" in out and "terminated" in out
 
@@ -119,15 +119,24 @@ def test_iam_keys_user_secret_and_old_user_listed(module_lab, play, run):
     iam = client(module_lab, "iam")
     iam.create_user(UserName="circleci-vm-service")
     keys = {"machine_provisioner_iam_aws_auth": "keys"}
-    proc = play("--tags", "machine_provisioner_iam", "-v", extra=keys)
-    assert recap(proc)["changed"] >= 3
+    # the Secret cannot be written: the run stops after creating the key, with a message that holds no secret
+    module_lab.admin.add_fault(r"/secrets", service="kube", method="POST", status=500)
+    failed = play("--tags", "machine_provisioner_iam", extra=keys, check=False)
+    module_lab.admin.clear_faults()
+    assert failed.returncode != 0 and "could not be written (details hidden" in failed.stdout
+    orphan = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="circleci-machine-provisioner")["AccessKeyMetadata"]]
+    assert len(orphan) == 1
+
+    # the re-run stores a new key and, as asked, deletes the orphan
+    proc = play("--tags", "machine_provisioner_iam", "-v", extra=dict(keys, machine_provisioner_iam_delete_stale_keys="true"))
+    assert recap(proc)["changed"] >= 1
     secret = json.loads(run("kubectl", "-n", NS, "get", "secret", "machine-provisioner-secret", "-o", "json", env=module_lab.env).stdout)
     key_id = base64.b64decode(secret["data"]["accessKey"]).decode()
     secret_key = base64.b64decode(secret["data"]["secretKey"]).decode()
-    assert secret_key and secret_key not in proc.stdout and secret_key not in proc.stderr
-    listed = iam.list_access_keys(UserName="circleci-machine-provisioner")["AccessKeyMetadata"]
-    assert [k["AccessKeyId"] for k in listed] == [key_id]
+    assert secret_key and secret_key not in proc.stdout + proc.stderr + failed.stdout + failed.stderr
+    assert secret["metadata"]["annotations"]["meta.helm.sh/release-name"] == "circleci-server"
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="circleci-machine-provisioner")["AccessKeyMetadata"]] == [key_id]
+    assert key_id not in orphan
     assert iam.list_user_policies(UserName="circleci-machine-provisioner")["PolicyNames"] == ["circleci-machine-provisioner"]
     assert "iam-old-user" in proc.stdout
-    again = play("--tags", "machine_provisioner_iam", extra=keys)
-    assert recap(again)["changed"] == 0
+    assert recap(play("--tags", "machine_provisioner_iam", extra=keys))["changed"] == 0

@@ -142,3 +142,25 @@ def test_proactive_update_policy_blocks_the_roll():
     fake.request = with_policy
     group = provider(fake).describe()
     assert group.blockers and "OPPORTUNISTIC" in group.blockers[0]
+
+
+def test_instance_template_option_patches_template_and_policy_once():
+    fake = FakeCompute()
+    original = fake.request
+    patches = []
+
+    def with_patch(method, url, params=None, json=None):  # pylint: disable=redefined-outer-name
+        if method == "PATCH":
+            patches.append(json)
+            fake.template = BASE + "/projects/p/global/instanceTemplates/" + json["versions"][0]["instanceTemplate"].rsplit("/", 1)[1]
+            return fake._op()
+        return original(method, url, params=params, json=json)
+    fake.request = with_patch
+    prov = provider(fake, instance_template="t3")
+    group = prov.describe()
+    assert len(group.outdated()) == 3 and not group.blockers
+    assert prov.apply_configuration() is True
+    assert patches[0]["updatePolicy"] == {"type": "OPPORTUNISTIC"}
+    assert patches[0]["versions"] == [{"name": "primary", "instanceTemplate": "projects/p/global/instanceTemplates/t3"}]
+    prov.describe()
+    assert prov.apply_configuration() is False and len(patches) == 1

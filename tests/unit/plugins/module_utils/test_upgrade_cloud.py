@@ -69,8 +69,7 @@ def test_machine_provisioner_policy_is_the_4_3_one():
 
 
 GROUP = [
-    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/16", "Description": "ssh"},
-                                                                      {"CidrIp": "172.20.0.0/16"}]},
+    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/16", "Description": "ssh"}, {"CidrIp": "172.20.0.0/16"}]},
     {"IpProtocol": "tcp", "FromPort": 2376, "ToPort": 2376, "IpRanges": [{"CidrIp": "10.0.0.0/16", "Description": "docker"}],
      "UserIdGroupPairs": [{"GroupId": "sg-9", "UserId": "1"}]},
     {"IpProtocol": "tcp", "FromPort": 2000, "ToPort": 3000, "IpRanges": [{"CidrIp": "192.168.0.0/16"}]},

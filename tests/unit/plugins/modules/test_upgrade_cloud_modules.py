@@ -12,9 +12,11 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.circleci.server.plugins.modules import (
     ec2_security_group_rule,
+    ec2_tagged_resources_info,
     gcp_service_account_iam_member,
     iam_role_trust_subject,
     machine_provisioner_policy_info,
+    s3_bucket_versioning,
 )
 
 OLD = "system:serviceaccount:circleci-server:vm-service"
@@ -106,3 +108,31 @@ def test_policy_info(capsys):
     assert code == 0 and result["changed"] is False and "security-group/sg-1" in json.dumps(result["policy"])
     code, result = run_module(capsys, machine_provisioner_policy_info, {"security_group_id": "", "vpc_id": "vpc-2"})
     assert code == 1 and "security group ID" in result["msg"]
+
+
+def test_tagged_resources_lists_instances_and_volumes(capsys, aws_client):
+    pages = {"describe_instances": [{"Reservations": [{"Instances": [
+        {"InstanceId": "i-2", "State": {"Name": "running"}, "Tags": [{"Key": "Name", "Value": "vm-b"}], "InstanceType": "m5.large"},
+        {"InstanceId": "i-1", "State": {"Name": "stopped"}, "Tags": []}]}]}],
+        "describe_volumes": [{"Volumes": [{"VolumeId": "vol-1", "State": "available", "Size": 100, "AvailabilityZone": "us-east-1a"}]}]}
+    aws_client.get_paginator.side_effect = lambda op: MagicMock(paginate=MagicMock(return_value=pages[op]))
+    code, result = run_module(capsys, ec2_tagged_resources_info, dict(AWS, tag_value="circleci-vm-service"), check_mode=True)
+    assert code == 0 and result["changed"] is False
+    assert [(i["instance_id"], i["state"], i["name"]) for i in result["instances"]] == [("i-1", "stopped", ""), ("i-2", "running", "vm-b")]
+    assert result["volumes"] == [{"volume_id": "vol-1", "state": "available", "size": 100, "availability_zone": "us-east-1a",
+                                  "attached": False, "name": ""}]
+
+
+@pytest.mark.parametrize("current, wanted, changed, after", [
+    ({}, "Enabled", True, "Enabled"),
+    ({"Status": "Enabled"}, "Enabled", False, "Enabled"),
+    ({}, None, False, "Disabled"),
+    ({}, "Suspended", False, "Disabled"),
+])
+def test_s3_bucket_versioning(capsys, aws_client, current, wanted, changed, after):
+    aws_client.get_bucket_versioning.return_value = current
+    args = dict(AWS, bucket="b", **({"status": wanted} if wanted else {}))
+    code, result = run_module(capsys, s3_bucket_versioning, args)
+    assert code == 0 and result["changed"] is changed and result["versioning"] == after
+    assert aws_client.put_bucket_versioning.called is changed
+    assert result["diff"]["before"]["versioning"] == (current.get("Status") or "Disabled")
