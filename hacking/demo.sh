@@ -21,8 +21,13 @@ run_playbook() {
   local label=$1; shift
   local start=$SECONDS
   echo "== $label: ansible-playbook playbooks/upgrade-4.3.yml $*"
-  ansible-playbook -i "$state_dir/inventory.yml" playbooks/upgrade-4.3.yml "$@" | tee "$state_dir/$label.log" | grep -E '^(TASK|PLAY RECAP)|changed:|fatal:|^localhost' || true
-  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "make demo: $label failed; see $state_dir/$label.log" >&2; exit 1; }
+  if ! ansible-playbook -i "$state_dir/inventory.yml" playbooks/upgrade-4.3.yml "$@" > "$state_dir/$label.log" 2>&1; then
+    tail -30 "$state_dir/$label.log" >&2
+    echo "make demo: $label failed; the whole log is $state_dir/$label.log" >&2
+    exit 1
+  fi
+  grep -E -A1 '^TASK' "$state_dir/$label.log" | grep -B1 -E '^changed:' | grep '^TASK' || true
+  grep -A1 'PLAY RECAP' "$state_dir/$label.log" | tail -1
   timings+=("$(printf '%-8s %4ds' "$label" $((SECONDS - start)))")
 }
 

@@ -15,9 +15,13 @@ description:
     security group and VPC filled in - tag value C(ManagedBy=circleci-machine-provisioner), no DLC volume actions.
   - The policy text is the one M(circleci.server.helm_values_migrate) prints as the 4.2 to 4.3 manual action
     (one copy, in C(plugins/module_utils/values/migrations.py)). Pass RV(policy) to M(amazon.aws.iam_policy).
-  - Reads nothing remote, changes nothing.
+  - Without O(vpc_id), reads the VPC of the security group (C(DescribeSecurityGroups)). Changes nothing.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
 attributes:
   check_mode:
     support: full
@@ -31,9 +35,8 @@ options:
     type: str
     required: true
   vpc_id:
-    description: The VPC of the machines' subnets.
+    description: The VPC of the machines' subnets; when omitted, the VPC of O(security_group_id).
     type: str
-    required: true
 """
 
 EXAMPLES = r"""
@@ -52,6 +55,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+vpc_id:
+  description: The VPC named in the policy.
+  returned: always
+  type: str
+  sample: vpc-0d4e5f6a7b8c90001
 policy:
   description: The policy document.
   returned: always
@@ -59,20 +67,44 @@ policy:
   sample: {"Version": "2012-10-17", "Statement": []}
 """
 
-from ansible.module_utils.basic import AnsibleModule
+try:
+    import botocore
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud.aws_iam import PolicyError, machine_provisioner_policy
 
 
-def main():
-    module = AnsibleModule(argument_spec=dict(security_group_id=dict(type="str", required=True),
-                                              vpc_id=dict(type="str", required=True)),
-                           supports_check_mode=True)
+def security_group_vpc(module, group_id):
+    client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
     try:
-        policy = machine_provisioner_policy(module.params["security_group_id"], module.params["vpc_id"])
+        groups = client.describe_security_groups(GroupIds=[group_id], aws_retry=True)["SecurityGroups"]
+    except is_boto3_error_code(["InvalidGroup.NotFound", "InvalidGroupId.Malformed"]):
+        groups = []
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="Failed to describe security group %s" % group_id)
+    if not groups:
+        module.fail_json(msg="Security group %s of the vm-service machines was not found: set it (the 4.2 values' "
+                             "vm_service.providers.ec2.securityGroupId), or give vpc_id with it." % group_id)
+    return groups[0].get("VpcId")
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=dict(security_group_id=dict(type="str", required=True),
+                                                 vpc_id=dict(type="str")),
+                              supports_check_mode=True)
+    group_id, vpc_id = module.params["security_group_id"], module.params["vpc_id"]
+    if group_id and str(group_id).startswith("sg-") and not vpc_id:
+        vpc_id = security_group_vpc(module, group_id)
+    try:
+        policy = machine_provisioner_policy(group_id, vpc_id)
     except PolicyError as e:
         module.fail_json(msg="%s Set them (the machines' security group and VPC)." % e)
-    module.exit_json(changed=False, policy=policy)
+    module.exit_json(changed=False, vpc_id=vpc_id, policy=policy)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_stops_before_the_point_of_no_return_then_migrates_and_a_rerun_changes_n
     assert kubectl(run, lab, "get", "statefulset", "-l", "kots.io/kotsadm=true")["items"]
     assert release(run, lab)[-1]["chart"] == "circleci-server-3.4.8"
 
-    first = migrate(run, lab, secrets_file, "-e", "migrate_3_to_4_confirm_kots_cleanup=true", "--diff")
+    first = migrate(run, lab, secrets_file, "-e", "migrate_3_to_4_confirm_kots_cleanup=true", "--diff", "-vvvv")
     assert recap(first.stdout)["changed"] > 0
     history = release(run, lab)
     assert history[-1]["chart"] == "circleci-server-4.0.6" and history[-1]["status"] == "deployed"
@@ -74,8 +75,10 @@ def test_stops_before_the_point_of_no_return_then_migrates_and_a_rerun_changes_n
     assert not [s for s in kubectl(run, lab, "get", "secret")["items"]
                 if s["metadata"]["name"] in ("kotsadm-sessions", "kotsadm-replicated-registry", "circle-migrator-postgres")]
     assert kubectl(run, lab, "get", "pvc", "data-postgresql-0")["metadata"]["uid"] == pvc_uid  # data volume kept
-    for secret in (LICENSE, REGISTRY_PASSWORD, POSTGRES_PASSWORD):
-        assert secret not in first.stdout and secret not in first.stderr
+    for secret in (LICENSE, REGISTRY_PASSWORD, POSTGRES_PASSWORD, "lab-fake-mongo-root-password-31c4"):
+        assert secret not in first.stdout and secret not in first.stderr  # not even with -vvvv
+    values_file = secrets_file.parent / "work" / "circleci-server" / "values-4.0.yaml"
+    assert stat.S_IMODE(os.stat(values_file).st_mode) == 0o600 and POSTGRES_PASSWORD in values_file.read_text()
     assert "server_endpoint = \\\"circleci.acme.example:4647\\\"" in first.stdout
 
     second = migrate(run, lab, secrets_file)

@@ -93,8 +93,9 @@ def test_check_mode_writes_nothing_and_names_every_change_the_run_makes(lab_up, 
 def test_a_failed_step_is_finished_by_a_plain_rerun(lab_up, run, service, method, path):
     lab = lab_up("aws-4.2")
     for verb in method.split("|"):
-        lab.admin.add_fault(path, service=service, method=verb, nth=1, status=500 if service == "kube" else 400,
-                            message="InternalFailure: injected by the test")
+        # A permanent error: a throttle or a 5xx would (rightly) be retried and the run would not fail.
+        lab.admin.add_fault(path, service=service, method=verb, nth=1, status=403,
+                            message="AccessDenied: injected by the test")
     failed = play(run, lab, check=False)
     assert failed.returncode != 0
     assert any(f["fired"] for f in lab.admin.faults()), "the fault was never reached"

@@ -103,11 +103,16 @@ def test_gcp_member_check_mode_reads_only(capsys, monkeypatch):
     assert [c.args[0].rsplit(":", 1)[-1] for c in session.post.call_args_list] == ["getIamPolicy"]
 
 
-def test_policy_info(capsys):
-    code, result = run_module(capsys, machine_provisioner_policy_info, {"security_group_id": "sg-1", "vpc_id": "vpc-2"})
-    assert code == 0 and result["changed"] is False and "security-group/sg-1" in json.dumps(result["policy"])
-    code, result = run_module(capsys, machine_provisioner_policy_info, {"security_group_id": "", "vpc_id": "vpc-2"})
+def test_policy_info(capsys, aws_client):
+    aws_client.describe_security_groups.return_value = {"SecurityGroups": [{"VpcId": "vpc-9"}]}
+    code, result = run_module(capsys, machine_provisioner_policy_info, dict(AWS, security_group_id="sg-1"))
+    assert code == 0 and result["changed"] is False and result["vpc_id"] == "vpc-9"
+    assert "security-group/sg-1" in json.dumps(result["policy"]) and '"vpc-9"' in json.dumps(result["policy"])
+    code, result = run_module(capsys, machine_provisioner_policy_info, dict(AWS, security_group_id="", vpc_id="vpc-2"))
     assert code == 1 and "security group ID" in result["msg"]
+    aws_client.describe_security_groups.return_value = {"SecurityGroups": []}
+    code, result = run_module(capsys, machine_provisioner_policy_info, dict(AWS, security_group_id="sg-404"))
+    assert code == 1 and "was not found" in result["msg"]
 
 
 def test_tagged_resources_lists_instances_and_volumes(capsys, aws_client):
