@@ -49,9 +49,11 @@ def test_stops_before_the_point_of_no_return_then_migrates_and_a_rerun_changes_n
     lab = lab_up("aws-3.4")
     pvc_uid = kubectl(run, lab, "get", "pvc", "data-postgresql-0")["metadata"]["uid"]
 
-    unconfirmed = migrate(run, lab, secrets_file, check=False)
+    # Only the preflight (always) and the cleanup step: without the confirmation it lists and stops.
+    unconfirmed = migrate(run, lab, secrets_file, "--tags", "kots_cleanup", check=False)
     assert unconfirmed.returncode != 0
     assert "re-run with -e migrate_3_to_4_confirm_kots_cleanup=true" in unconfirmed.stdout
+    assert "StatefulSet/kotsadm-minio, StatefulSet/kotsadm-postgres" in unconfirmed.stdout
     assert kubectl(run, lab, "get", "statefulset", "-l", "kots.io/kotsadm=true")["items"]
     assert release(run, lab)[-1]["chart"] == "circleci-server-3.4.8"
 
