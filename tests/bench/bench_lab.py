@@ -46,7 +46,7 @@ def main() -> int:
     print("load average: %.2f %.2f %.2f" % os.getloadavg())
     print("%-22s %6s %10s %10s %10s %10s" % ("scenario", "runs", "up median", "up max", "in-process", "down"))
     for scenario in args.scenarios:
-        runs = [measure(scenario) for _ in range(args.repeat)]
+        runs = [measure(scenario) for _attempt in range(args.repeat)]
         print("%-22s %6d %9.2fs %9.2fs %9.2fs %9.2fs" % (
             scenario, len(runs), statistics.median(r["up"] for r in runs), max(r["up"] for r in runs),
             statistics.median(r["inside"] for r in runs), statistics.median(r["down"] for r in runs)))
