@@ -366,7 +366,7 @@ def _write_inventory(lab, scenario):
         )
     variables["circleci_chart_repository"] = _chart_repository(lab)
     # Lab time runs fast: poll it as often.
-    variables.update(helm_upgrade_ready_delay=1, post_upgrade_migration_poll=1)
+    variables.update(helm_upgrade_ready_delay=1, post_upgrade_migration_poll=1, post_upgrade_migration_timeout=60)
     inventory = {"all": {"hosts": {"localhost": variables}}}
     vars_path = os.path.join(lab.state_dir, "vars.yml")
     with open(vars_path, "w") as handle:

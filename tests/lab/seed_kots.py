@@ -15,7 +15,8 @@ in order (no cloud and no Nomad stand-in: the migration only talks to the cluste
    ownership metadata; the four 3.x LoadBalancer Services come from KOTS's own manifests, outside the
    release (so ``helm upgrade`` to 4.0 refuses them until they are annotated);
 5. the completed ``inject-bottoken-<suffix>`` Job, the Velero backup, the ``circle-migrator`` Job's
-   scripted Pod state and log (``kots.migrator_state``, ``kots.migrator_log``);
+   scripted Pod state and log (``kots.migrator_state``, ``migrator_failing_image``, ``migrator_log``,
+   ``migrator_failed_log``);
 6. a local chart repository holding ``circleci-server-<target_version>.tgz`` and the inventory.
 
 The stand-in charts are built here (``kots_chart_path``), from one template tree gated on the chart
@@ -188,12 +189,26 @@ def bring_up_kots(lab, scenario) -> None:
         lab.kube.create(_inject_bottoken_job(namespace, slug))
         lab.files["values"] = write_values_file(scenario, os.path.join(lab.state_dir, "values-3.x.yaml"))
         seed._seed_velero(lab, scenario)  # pylint: disable=protected-access
-        state = kots.get("migrator_state", "Succeeded")
-        if state != "Succeeded":
-            lab.kube.set_pod_state(namespace, "circle-migrator", state)
-        lab.kube.set_logs(namespace, "circle-migrator", list(kots.get("migrator_log") or []))
+        _script_migrator(lab, namespace, kots)
     _write_inventory(lab, scenario)
     lab.request_log.clear()
+
+
+def _script_migrator(lab, namespace, kots) -> None:
+    """The circle-migrator Job's Pods: Succeeded with ``migrator_log``, or ``migrator_state`` (Failed) with
+    ``migrator_failed_log`` for the Pods of ``migrator_failing_image`` (every image when it is not set)."""
+    state = kots.get("migrator_state", "Succeeded")
+    failing_image = kots.get("migrator_failing_image")
+    if state != "Succeeded":
+        lab.kube.set_pod_state(namespace, "circle-migrator", state, image=failing_image)
+    good = [str(line) for line in kots.get("migrator_log") or []]
+    bad = [str(line) for line in kots.get("migrator_failed_log") or []]
+
+    def lines(pod):
+        images = [c.get("image", "") for c in (pod.get("spec") or {}).get("containers") or []]
+        failing = state != "Succeeded" and (not failing_image or any(i.startswith(failing_image) for i in images))
+        return bad if failing else good
+    lab.kube.set_logs(namespace, "circle-migrator", lines)
 
 
 def _meta(name, namespace, labels=None, annotations=None):
