@@ -361,6 +361,7 @@ def _write_inventory(lab, scenario):
             circleci_gcp_project=spec["project"],
             circleci_gcp_zone=spec["zone"],
             circleci_gcp_base_url=lab.endpoints["gcp"],
+            circleci_gcp_auth_kind="none",  # the stand-in takes anonymous requests
             circleci_gcp_vm_service_account=spec["vm_service"]["service_account"]["email"],
             circleci_gcp_nomad_mig_name=spec["nomad_clients"]["mig"]["name"],
         )
