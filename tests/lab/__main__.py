@@ -40,6 +40,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _is_lab(pid: int) -> bool:
+    """Whether ``pid`` is still a lab process: a stale lab.json may name a pid the system gave to another."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return b"tests.lab\0serve" in handle.read()
+    except OSError:
+        return _alive(pid)
+
+
 def _port_open(url: str) -> bool:
     parsed = urlparse(url)
     with socket.socket() as sock:
@@ -74,9 +83,18 @@ def cmd_serve(args) -> int:
     os._exit(0)
 
 
+def _healthy(state) -> bool:
+    """The lab of ``state`` answers on its admin endpoint (a live pid alone may be a reused one)."""
+    from .admin import LabClient  # pylint: disable=import-outside-toplevel
+    try:
+        return bool(_is_lab(state["pid"]) and LabClient(state["endpoints"]["admin"], timeout=2).health()["ok"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def cmd_up(args) -> int:
     state = read_state(args.state_dir)
-    if state and _alive(state["pid"]):
+    if state and _healthy(state):
         if state["scenario"] == args.scenario:
             print("lab: %s is already up (pid %d)" % (args.scenario, state["pid"]))
             return 0
@@ -118,7 +136,7 @@ def cmd_down(args) -> int:
         print("lab: nothing is up in %s" % args.state_dir)
         return 0
     pid = state["pid"]
-    if _alive(pid):
+    if _is_lab(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         while _alive(pid) and time.monotonic() < deadline:

@@ -117,3 +117,19 @@ def test_down_leaves_no_process_or_port_behind(tmp_path, run):
     status = subprocess.run([PYTHON, "-m", "tests.lab", "status", "--state-dir", str(state_dir)], cwd=REPO_ROOT,
                             capture_output=True, text=True, check=False)
     assert status.returncode == 3 and "down" in status.stdout
+
+
+def test_a_stale_state_file_is_neither_trusted_nor_killed(tmp_path, run):
+    """A lab.json left by a lab that died may name a pid the system gave to another process (here: this test)."""
+    state_dir = tmp_path / "lab"
+    state_dir.mkdir()
+    stale = {"pid": os.getpid(), "scenario": "gcp-4.2", "endpoints": {"admin": "http://127.0.0.1:9"}, "files": {}, "ready": True}
+    (state_dir / "lab.json").write_text(json.dumps(stale))
+    run(PYTHON, "-m", "tests.lab", "down", "--state-dir", str(state_dir))  # must not signal this process
+    (state_dir / "lab.json").write_text(json.dumps(stale))
+    run(PYTHON, "-m", "tests.lab", "up", "gcp-4.2", "--state-dir", str(state_dir))
+    state = json.loads((state_dir / "lab.json").read_text())
+    try:
+        assert state["pid"] != os.getpid() and _listening(state["endpoints"]["admin"])
+    finally:
+        run(PYTHON, "-m", "tests.lab", "down", "--state-dir", str(state_dir))
