@@ -25,16 +25,12 @@ version, into ``<repo>/.cache/lab-charts`` under a digest of their sources.
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
 import json
 import os
-import shutil
-import tarfile
-import tempfile
 
 import yaml
 
+from .charts import build_chart, package_chart
 from .scenarios import release_steps, write_values_file
 
 CHART_NAME = "circleci-server"
@@ -110,53 +106,14 @@ def kots_chart_files(version: str) -> dict[str, str]:
     return files
 
 
-def _cache_dir() -> str:
-    return os.environ.get("CIRCLECI_LAB_CHARTS_DIR") or os.path.join(REPO_ROOT, ".cache", "lab-charts")
-
-
 def kots_chart_path(version: str) -> str:
-    """The directory of the built stand-in chart of ``version`` (built now unless up to date)."""
-    files = kots_chart_files(version)
-    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
-    folder = os.path.join(_cache_dir(), "kots-%s-%s" % (version, digest))
-    target = os.path.join(folder, CHART_NAME)
-    if os.path.isfile(os.path.join(target, "Chart.yaml")):
-        return target
-    os.makedirs(_cache_dir(), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".build-kots-%s-" % version, dir=_cache_dir())
-    try:
-        for name, text in files.items():
-            path = os.path.join(staging, CHART_NAME, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        try:
-            os.rename(staging, folder)
-        except OSError:
-            if not os.path.isfile(os.path.join(target, "Chart.yaml")):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    """The directory of the built 3.x/4.0 stand-in chart of ``version`` (built now unless up to date)."""
+    return build_chart(kots_chart_files(version), "kots-" + version)
 
 
 def kots_chart_archive(version: str) -> str:
     """The chart of ``version`` packaged as ``circleci-server-<version>.tgz``."""
-    directory = kots_chart_path(version)
-    archive = os.path.join(os.path.dirname(directory), "%s-%s.tgz" % (CHART_NAME, version))
-    if os.path.isfile(archive):
-        return archive
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for root, _dirs, names in sorted(os.walk(directory)):
-            for name in sorted(names):
-                path = os.path.join(root, name)
-                tar.add(path, arcname=os.path.join(CHART_NAME, os.path.relpath(path, directory)))
-    partial = archive + ".%d.part" % os.getpid()
-    with open(partial, "wb") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(partial, archive)
-    return archive
+    return package_chart(kots_chart_path(version), version)
 
 
 # ------------------------------------------------------------------------------------------ seeding

@@ -113,20 +113,18 @@ def _digest(files: dict[str, str]) -> str:
     return digest.hexdigest()[:12]
 
 
-def chart_path(version: str) -> str:
-    """The directory of the built stand-in chart of ``version`` (built now unless already up to date).
+def build_chart(files: dict[str, str], tag: str) -> str:
+    """Write a chart's ``files`` to ``<cache>/<tag>-<digest of the files>/circleci-server`` once; return that path.
 
-    The directory is named ``circleci-server`` (as ``helm lint`` expects) inside a per-version,
-    per-source-digest folder; pass it as the chart reference to helm or kubernetes.core.helm.
+    Content-addressed, so an edited template tree is never served stale; built in a staging folder and
+    renamed, so two processes building at once cannot leave half a chart.
     """
-    version, _minor = parse_version(version)
-    files = chart_files(version)
-    folder = os.path.join(cache_dir(), "%s-%s" % (version, _digest(files)))
+    folder = os.path.join(cache_dir(), "%s-%s" % (tag, _digest(files)))
     target = os.path.join(folder, CHART_NAME)
     if os.path.isfile(os.path.join(target, "Chart.yaml")):
         return target
     os.makedirs(cache_dir(), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".build-%s-" % version, dir=cache_dir())
+    staging = tempfile.mkdtemp(prefix=".build-%s-" % tag, dir=cache_dir())
     try:
         for name, text in files.items():
             path = os.path.join(staging, CHART_NAME, name)
@@ -143,10 +141,8 @@ def chart_path(version: str) -> str:
     return target
 
 
-def chart_archive(version: str) -> str:
-    """The chart of ``version`` packaged as ``circleci-server-<version>.tgz`` (as ``helm package`` does)."""
-    directory = chart_path(version)
-    version, _minor = parse_version(version)
+def package_chart(directory: str, version: str) -> str:
+    """The chart in ``directory`` packaged beside it as ``circleci-server-<version>.tgz`` (as ``helm package`` does)."""
     archive = os.path.join(os.path.dirname(directory), "%s-%s.tgz" % (CHART_NAME, version))
     if os.path.isfile(archive):
         return archive
@@ -161,3 +157,18 @@ def chart_archive(version: str) -> str:
         handle.write(buffer.getvalue())
     os.replace(partial, archive)
     return archive
+
+
+def chart_path(version: str) -> str:
+    """The directory of the built stand-in chart of ``version`` (built now unless already up to date).
+
+    The directory is named ``circleci-server`` (as ``helm lint`` expects); pass it as the chart reference to
+    helm or kubernetes.core.helm.
+    """
+    version, _minor = parse_version(version)
+    return build_chart(chart_files(version), version)
+
+
+def chart_archive(version: str) -> str:
+    """The chart of ``version`` packaged as ``circleci-server-<version>.tgz``."""
+    return package_chart(chart_path(version), parse_version(version)[0])
