@@ -64,7 +64,17 @@ stage_molecule() {
   local scenarios
   scenarios=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | sort)
   [[ -n $scenarios ]] || { echo "no molecule scenario"; return 1; }
-  molecule test --all
+  local rc=0
+  # molecule keeps "prepared" in its ephemeral state across runs; with an unmanaged driver nothing resets
+  # it, and a second `make test` would skip bringing the lab up.
+  molecule reset --all >/dev/null 2>&1 || true
+  molecule test --all || rc=$?
+  # A scenario that failed before its cleanup leaves its lab running: take every one down.
+  local state_dir
+  for state_dir in .cache/molecule-lab/*/; do
+    [[ -f $state_dir/lab.json ]] && python -m tests.lab down --state-dir "$state_dir"
+  done
+  return $rc
 }
 
 declare -a summary
