@@ -1,23 +1,28 @@
 """Stand-in ``circleci-server`` Helm charts for the lab, built on demand per server version.
 
 Stands in for ``oci://cciserver.azurecr.io/circleci-server`` (chart name ``circleci-server``; chart
-version = appVersion = server version). ``chart_path("4.3.9")`` returns a chart directory that
+version = appVersion = server version), one chart per patch of every minor from 4.2 to the newest of the
+release catalog (``LAST_PATCHES``). ``chart_path("4.3.9")`` returns a chart directory that
 ``helm install/upgrade/template/lint`` accept; ``chart_archive(version)`` the same as a ``.tgz``.
 
 Why built on demand rather than committed per version: one source tree serves every version
-(``src/templates`` gated on the chart version by ``cci.is43``, ``src/values-common.yaml`` plus
-``values-<minor>.yaml``, ``schema.py`` per minor), so 4.2.5, 4.2.7 and 4.3.9 cannot drift apart, any
-other 4.2.x/4.3.x patch is one argument away, and the tracked sources stay valid YAML for ansible-test
-(Go templates are kept as ``.tpl`` and become ``.yaml`` only in the built chart). A build takes a few
-milliseconds; it lands in ``<repo>/.cache/lab-charts`` (or ``$CIRCLECI_LAB_CHARTS_DIR``) under a
+(``src/templates`` gated on the chart version by ``cci.is43``, ``src/values-common.yaml`` plus the
+``values-<minor>.yaml`` overlays up to that minor, ``schema.py`` per minor), so the nine charts cannot drift
+apart, any other patch of a known minor is one argument away, and the tracked sources stay valid YAML for
+ansible-test (Go templates are kept as ``.tpl`` and become ``.yaml`` only in the built chart). A build takes
+a few milliseconds; it lands in ``<repo>/.cache/lab-charts`` (or ``$CIRCLECI_LAB_CHARTS_DIR``) under a
 digest of the sources, so an edited source is never served stale and concurrent builders do not clash.
 
 What the charts render: the workloads the docs name (application Deployments, the data StatefulSets
 with volumeClaimTemplates, ``vault`` only while ``tink.enabled`` is false, ``vm-service`` on 4.2 /
-``machine-provisioner`` on 4.3 with its ServiceAccount, ConfigMap and key Secret), the Secrets the chart
-generates, the ``circleci-proxy`` LoadBalancer. Not modelled: the real images, probes, resources,
-hooks and Jobs, RBAC, the hundred smaller services, and the real chart's value-to-config translation
-(provider settings are rendered as given).
+``machine-provisioner`` from 4.3 with its ServiceAccount, ConfigMap and key Secret), the Secrets the chart
+generates, the ``circleci-proxy`` LoadBalancer. The data images follow each minor's documented defaults
+(``mongodb.image.tag`` 3.6.22 up to 4.8, 4.4.15 on 4.9, 7.0.15 with the ``mongosh`` probes on 4.10;
+``postgresql.image.tag`` 12.6.0 on 4.2, 12.16.37 after) or the values' ``<store>.image.{registry,repository,tag}``:
+the lab's data-store stand-in (``tests/lab/datastores.py``) reads the version a pod runs from that tag.
+Not modelled: the real images, probes (other than MongoDB's custom ones), resources, hooks and Jobs, RBAC,
+the hundred smaller services, the services each minor adds, and the real chart's value-to-config
+translation (provider settings are rendered as given).
 """
 from __future__ import annotations
 
@@ -33,12 +38,15 @@ import tempfile
 
 import yaml
 
-from .schema import values_schema
+from .schema import MINORS, values_schema
 
 CHART_NAME = "circleci-server"
-#: The versions the lab's scenarios and the upgrade tests use; any other 4.2.x / 4.3.x also builds.
-VERSIONS = ("4.2.5", "4.2.7", "4.3.9")
-MINORS = ("4.2", "4.3")
+#: The last patch of every minor from 4.2 to the newest of the collection's release catalog
+#: (``plugins/module_utils/versions.py``; a test keeps them equal), in order.
+LAST_PATCHES = ("4.2.7", "4.3.9", "4.4.7", "4.5.5", "4.6.6", "4.7.15", "4.8.12", "4.9.5", "4.10.0")
+NEWEST = LAST_PATCHES[-1]
+#: The versions the lab's scenarios and the upgrade tests use; any other patch of a minor in MINORS builds.
+VERSIONS = ("4.2.5",) + LAST_PATCHES
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -75,6 +83,19 @@ def _load_yaml(name: str) -> dict:
         return yaml.safe_load(handle) or {}
 
 
+def values_overlays(minor: str) -> list[str]:
+    """The ``values-<minor>.yaml`` files laid over ``values-common.yaml`` for ``minor``, in order.
+
+    ``values-4.2.yaml`` serves 4.2 alone (the vm-service family); from 4.3 on, every overlay of a minor
+    from 4.3 up to ``minor`` applies, so each file holds only what its minor changed.
+    """
+    if minor == "4.2":
+        return ["values-4.2.yaml"]
+    key = tuple(int(p) for p in minor.split("."))
+    return ["values-%s.yaml" % m for m in MINORS[1:]
+            if tuple(int(p) for p in m.split(".")) <= key and os.path.isfile(os.path.join(SRC, "values-%s.yaml" % m))]
+
+
 def chart_files(version: str) -> dict[str, str]:
     """Relative path -> text of every file of the chart of ``version`` (what ``chart_path`` writes)."""
     version, minor = parse_version(version)
@@ -87,7 +108,9 @@ def chart_files(version: str) -> dict[str, str]:
         "appVersion": version,
         "home": "https://circleci.com/docs/server-admin/server-%s/" % minor,
     }
-    values = _deep_merge(_load_yaml("values-common.yaml"), _load_yaml("values-%s.yaml" % minor))
+    values = _load_yaml("values-common.yaml")
+    for name in values_overlays(minor):
+        values = _deep_merge(values, _load_yaml(name))
     files = {
         "Chart.yaml": yaml.safe_dump(chart, sort_keys=False),
         "values.yaml": "# Default values of the lab's stand-in circleci-server %s chart (built from %s).\n%s" % (

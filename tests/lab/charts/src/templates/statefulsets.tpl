@@ -2,6 +2,8 @@
 The data layer: StatefulSets with volumeClaimTemplates (the names the Velero pod annotations use),
 and the `vault` StatefulSet only while Tink is not enabled ("If tink.enabled is true, vault will not
 be deployed"); its `data` claim leaves the PVC `data-vault-0` behind once Tink takes over.
+The MongoDB and PostgreSQL images come from <store>.image.{registry,repository,tag} (the tag is the
+version the lab's data-store stand-in reports); MongoDB's custom probes (4.10: mongosh) are rendered.
 */ -}}
 {{- $root := . -}}
 {{- $v := .Values.AsMap -}}
@@ -9,10 +11,10 @@ be deployed"); its `data` claim leaves the PVC `data-vault-0` behind once Tink t
 {{- $nomad := dict "name" "nomad-server" "image" "hashicorp/nomad" "tag" "1.6.3" "replicas" (dig "nomad" "server" "replicas" 3 $v) "ports" (list 4646 4647 4648) "annotations" dict -}}
 {{- $sets = append $sets $nomad -}}
 {{- if dig "postgresql" "internal" true $v }}
-{{- $sets = append $sets (dict "name" "postgresql" "image" "postgresql" "tag" (dig "postgresql" "image" "tag" "12.6.0" $v) "replicas" 1 "ports" (list 5432) "claim" "data" "size" (dig "postgresql" "primary" "persistence" "size" "8Gi" $v) "annotations" (dig "postgresql" "primary" "podAnnotations" dict $v)) -}}
+{{- $sets = append $sets (dict "name" "postgresql" "image" (dig "postgresql" "image" "repository" "postgresql" $v) "registry" (dig "postgresql" "image" "registry" "" $v) "tag" (dig "postgresql" "image" "tag" "12.6.0" $v) "replicas" 1 "ports" (list 5432) "claim" "data" "size" (dig "postgresql" "primary" "persistence" "size" "8Gi" $v) "annotations" (dig "postgresql" "primary" "podAnnotations" dict $v)) -}}
 {{- end }}
 {{- if dig "mongodb" "internal" true $v }}
-{{- $sets = append $sets (dict "name" "mongodb" "image" "mongodb" "tag" (dig "mongodb" "image" "tag" "3.6.22-debian-9-r38" $v) "replicas" 1 "ports" (list 27017) "claim" "datadir" "size" (dig "mongodb" "persistence" "size" "8Gi" $v) "annotations" (dig "mongodb" "podAnnotations" dict $v)) -}}
+{{- $sets = append $sets (dict "name" "mongodb" "image" (dig "mongodb" "image" "repository" "mongodb" $v) "registry" (dig "mongodb" "image" "registry" "" $v) "tag" (dig "mongodb" "image" "tag" "3.6.22-debian-9-r38" $v) "liveness" (dig "mongodb" "customLivenessProbe" dict $v) "readiness" (dig "mongodb" "customReadinessProbe" dict $v) "replicas" 1 "ports" (list 27017) "claim" "datadir" "size" (dig "mongodb" "persistence" "size" "8Gi" $v) "annotations" (dig "mongodb" "podAnnotations" dict $v)) -}}
 {{- end }}
 {{- if dig "rabbitmq" "internal" true $v }}
 {{- $sets = append $sets (dict "name" "rabbitmq" "image" "rabbitmq" "tag" (dig "rabbitmq" "image" "tag" "3.11.16-debian-11-r0" $v) "replicas" (dig "rabbitmq" "replicaCount" 1 $v) "ports" (list 5672 15672) "claim" "data" "size" (dig "rabbitmq" "persistence" "size" "8Gi" $v) "annotations" (dig "rabbitmq" "podAnnotations" dict $v)) -}}
@@ -48,7 +50,19 @@ spec:
       {{- include "cci.imagePullSecrets" $root | nindent 6 }}
       containers:
         - name: {{ $s.name }}
+          {{- if $s.registry }}
+          image: {{ printf "%s/%s:%s" $s.registry $s.image $s.tag }}
+          {{- else }}
           image: {{ include "cci.image" (dict "ctx" $root "name" $s.image "tag" $s.tag) }}
+          {{- end }}
+          {{- with $s.liveness }}
+          livenessProbe:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with $s.readiness }}
+          readinessProbe:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
           ports:
             {{- range $s.ports }}
             - containerPort: {{ . }}
