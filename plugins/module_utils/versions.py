@@ -15,11 +15,82 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
+# re.ASCII: without it ``\\d`` also matches full-width and other Unicode digits ('４.３.９').
+_SERVER_RE = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?$", re.ASCII)
+# Kubernetes reports vendor builds: 'v1.27.16-eks-a18cd3a', 'v1.29.4-gke.1043002', 'v1.28.5+k3s1'.
+_KUBERNETES_RE = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:[-+][0-9A-Za-z][0-9A-Za-z.+-]*)?$",
+                            re.ASCII)
+_MAX_SHOWN = 60
+
+# What a version must look like, by ``kind`` and ``form``, for the messages.
+SERVER, KUBERNETES = "server", "kubernetes"
+PATCH, MINOR, ANY = "patch", "minor", "any"
 
 
 class VersionError(ValueError):
     """A version string that is not a CircleCI Server or Kubernetes version."""
+
+
+def _shown(value) -> str:
+    """The input as the message quotes it: repr (shows invisible and non-ASCII characters), cut to a length."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "...' (%d characters)" % len(str(value))
+
+
+def _expected(kind, form) -> str:
+    if form == MINOR:
+        return "MAJOR.MINOR in quotes, for example \"4.3\"" if kind == SERVER else \
+            "MAJOR.MINOR in quotes, for example \"1.29\""
+    if kind == KUBERNETES:
+        return ("MAJOR.MINOR.PATCH, for example 1.29.4 (a leading v and a vendor build suffix such as -eks-a18cd3a "
+                "are allowed)")
+    example = "4.3.9" if form == PATCH else "4.3.9 (or 4.3 for a minor)"
+    return "MAJOR.MINOR.PATCH in ASCII digits, for example %s; a leading v is allowed (v4.3.9 is read as 4.3.9), " \
+        "pre-release and build suffixes such as -rc1 are not" % example
+
+
+def parse_version(value, name="version", kind=SERVER, form=ANY) -> "Version":
+    """The one strict parser for every version input: modules, filters, the planner, the catalog.
+
+    ``value`` is the raw option (Ansible's ``type='raw'``): a float or an int is refused with a message telling
+    the operator to quote it (YAML reads an unquoted 4.3 as a float, and 4.10 as 4.1). ``name`` is the option or
+    variable name the message starts with. ``kind`` SERVER accepts '4.3.9' and 'v4.3.9' only; KUBERNETES also
+    accepts a vendor build suffix ('v1.27.16-eks-a18cd3a'). ``form`` PATCH requires MAJOR.MINOR.PATCH, MINOR
+    requires MAJOR.MINOR, ANY accepts both. Raises ``VersionError`` naming the input and the accepted form.
+    """
+    if value is None:
+        raise VersionError("%s is not set: set it to %s." % (name, _expected(kind, form)))
+    if isinstance(value, bool):
+        raise VersionError("%s is the boolean %s, not a version: set it to %s." % (name, value, _expected(kind, form)))
+    if isinstance(value, (int, float)):
+        example = "1.29.4" if kind == KUBERNETES else ("4.3" if form == MINOR else "4.3.9")
+        raise VersionError(
+            "%s is the number %r, not a version string: YAML reads an unquoted 4.3 as a float (and 4.10 as 4.1). "
+            "Quote it, for example %s." % (name, value, ('%s: "%s"' % (name, example)) if name.isidentifier()
+                                           else '"%s"' % example))
+    if not isinstance(value, str):
+        raise VersionError("%s is a %s, not a version: set it to %s." % (
+            name, type(value).__name__, _expected(kind, form)))
+    text = value.strip()
+    if not text:
+        raise VersionError("%s is empty: set it to %s." % (name, _expected(kind, form)))
+    match = (_KUBERNETES_RE if kind == KUBERNETES else _SERVER_RE).match(text)
+    if match and form == PATCH and match.group(3) is None:
+        raise VersionError("%s is %s, a minor: set it to a full version, %s." % (
+            name, _shown(value), _expected(kind, form)))
+    if match and form == MINOR and match.group(3) is not None:
+        raise VersionError("%s is %s: set it to a minor, %s." % (name, _shown(value), _expected(kind, form)))
+    if not match:
+        raise VersionError("%s is %s, which is not a %sversion: set it to %s." % (
+            name, _shown(value), "Kubernetes " if kind == KUBERNETES else "", _expected(kind, form)))
+    major, minor, patch = match.groups()
+    return Version(int(major), int(minor), int(patch or 0))
+
+
+def normalise_version(value, name="version", kind=SERVER, form=PATCH) -> str:
+    """``parse_version`` then the normalised string the playbooks use: 'v4.3.9' -> '4.3.9', '4.3' -> '4.3'."""
+    version = parse_version(value, name, kind, form)
+    return version.minor_key if form == MINOR else str(version)
 
 
 @dataclass(frozen=True, order=True)
@@ -29,17 +100,9 @@ class Version:
     patch: int = 0
 
     @classmethod
-    def parse(cls, text) -> "Version":
-        """Parse '4.2.7', 'v1.27.3', '1.27.3-eks-2f008fe' or 'circleci-server-4.2.7'."""
-        raw = str(text).strip()
-        # `helm list` reports the chart as '<name>-<version>'.
-        raw = re.sub(r"^[a-z][a-z0-9-]*?-(?=v?\d+\.\d+)", "", raw)
-        match = _VERSION_RE.match(raw)
-        if not match:
-            raise VersionError(
-                "'%s' is not a version: expected MAJOR.MINOR[.PATCH], for example 4.3.9 or 1.27.3" % text)
-        major, minor, patch = match.groups()
-        return cls(int(major), int(minor), int(patch or 0))
+    def parse(cls, text, name="version", kind=SERVER, form=ANY) -> "Version":
+        """``parse_version``: '4.2.7', 'v4.2.7', '4.3'; with ``kind=KUBERNETES`` also 'v1.27.3-eks-2f008fe'."""
+        return parse_version(text, name, kind, form)
 
     @property
     def minor_key(self) -> str:
@@ -55,15 +118,20 @@ class KubernetesRange:
     high: tuple
 
     @classmethod
-    def parse(cls, text: str) -> "KubernetesRange":
-        """Parse '1.26-1.29' (inclusive minors)."""
+    def parse(cls, text, name="Kubernetes range") -> "KubernetesRange":
+        """Parse '1.26-1.29' (inclusive minors); ``name`` starts the message of a ``VersionError``."""
         try:
-            low, high = (part.strip() for part in str(text).split("-"))
-            low_v, high_v = Version.parse(low), Version.parse(high)
+            if not isinstance(text, str):
+                raise ValueError(text)
+            low, high = (part.strip() for part in text.split("-"))
+            low_v = parse_version(low, name, KUBERNETES, MINOR)
+            high_v = parse_version(high, name, KUBERNETES, MINOR)
         except (ValueError, VersionError):
-            raise VersionError("'%s' is not a Kubernetes range: expected LOW-HIGH, for example 1.26-1.29" % text)
+            raise VersionError("%s is %s, which is not a Kubernetes range: set it to LOW-HIGH in quotes, for example "
+                               "\"1.26-1.29\"." % (name, _shown(text)))
         if (low_v.major, low_v.minor) > (high_v.major, high_v.minor):
-            raise VersionError("Kubernetes range '%s' is empty: its low end is above its high end" % text)
+            raise VersionError("%s %s is empty: its low end is above its high end; write it LOW-HIGH, for example "
+                               "\"1.26-1.29\"." % (name, _shown(text)))
         return cls((low_v.major, low_v.minor), (high_v.major, high_v.minor))
 
     def contains(self, version: Version) -> bool:
@@ -119,11 +187,13 @@ class Catalog:
 
     def __init__(self, releases=RELEASES, kubernetes_overrides=None):
         self._by_minor = {r.minor: r for r in releases}
-        for minor, text in (kubernetes_overrides or {}).items():
+        for key, text in (kubernetes_overrides or {}).items():
+            minor = normalise_version(key, "kubernetes_overrides key %s" % _shown(key), SERVER, MINOR)
             if minor not in self._by_minor:
                 raise UnknownRelease("Cannot override the Kubernetes range of unknown server minor %s" % minor)
             old = self._by_minor[minor]
-            self._by_minor[minor] = MinorRelease(minor, KubernetesRange.parse(text), old.last_patch,
+            self._by_minor[minor] = MinorRelease(minor, KubernetesRange.parse(text, "kubernetes_overrides[%s]" % minor),
+                                                 old.last_patch,
                                                  old.broken_patches, old.notes)
 
     @property
@@ -149,10 +219,14 @@ class Catalog:
         return version in self.release(version).broken_patches
 
 
-def support_report(server_version, kubernetes_version=None, catalog=None) -> dict:
-    """What the catalog says about one server version, and a Kubernetes version against it."""
+def support_report(server_version, kubernetes_version=None, catalog=None,
+                   names=("server_version", "kubernetes_version")) -> dict:
+    """What the catalog says about one server version, and a Kubernetes version against it.
+
+    ``names`` are the option names the ``VersionError`` messages use for the two inputs.
+    """
     catalog = catalog or Catalog()
-    server = Version.parse(server_version)
+    server = parse_version(server_version, names[0], SERVER, PATCH)
     release = catalog.release(server)
     report = {
         "server_version": str(server),
@@ -171,7 +245,7 @@ def support_report(server_version, kubernetes_version=None, catalog=None) -> dic
             "CircleCI Server %s is a known-broken release: do not install or upgrade to it; use %s." % (
                 server, release.last_patch))
     if kubernetes_version is not None:
-        kube = Version.parse(kubernetes_version)
+        kube = parse_version(kubernetes_version, names[1], KUBERNETES)
         supported = release.kubernetes.contains(kube)
         report["kubernetes_version"] = "%d.%d.%d" % (kube.major, kube.minor, kube.patch)
         report["kubernetes_supported"] = supported
@@ -237,12 +311,12 @@ class UpgradePlan:
         """Whether a hop lands on 4.3 or later: the Vault -> Tink migration must be finished first."""
         return any(hop.target >= TINK_REQUIRED_FROM for hop in self.hops)
 
-    def kubernetes_problems(self, kubernetes_version) -> list:
+    def kubernetes_problems(self, kubernetes_version, name="kubernetes_version") -> list:
         """Sentences for each hop whose range excludes the cluster's Kubernetes version ([] when all fit).
 
         The first sentence says how far the path can go on this Kubernetes version.
         """
-        kube = Version.parse(kubernetes_version)
+        kube = parse_version(kubernetes_version, name, KUBERNETES)
         problems = []
         reachable = None
         for hop in self.hops:
@@ -297,7 +371,8 @@ def _hop(catalog, source, target):
     return Hop(source, target, overlap, notes) if overlap else None
 
 
-def plan_upgrade(current, target, catalog=None, allow_validated_skips=False) -> UpgradePlan:
+def plan_upgrade(current, target, catalog=None, allow_validated_skips=False,
+                 names=("installed version", "target version")) -> UpgradePlan:
     """Plan the upgrade from the installed ``current`` server version to ``target``.
 
     Rules (section 1.0): never skip a minor; leave each minor from its last patch; never land on a
@@ -308,8 +383,8 @@ def plan_upgrade(current, target, catalog=None, allow_validated_skips=False) -> 
     """
     catalog = catalog or Catalog()
     try:
-        cur = Version.parse(current)
-        tgt = Version.parse(target)
+        cur = parse_version(current, names[0], SERVER, PATCH)
+        tgt = parse_version(target, names[1], SERVER, PATCH)
     except VersionError as exc:
         return UpgradePlan(str(current), str(target), refused=(str(exc),))
     refused = []

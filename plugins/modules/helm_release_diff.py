@@ -46,8 +46,10 @@ options:
     type: str
     required: true
   chart_version:
-    description: The target chart version. Omit it for a local chart.
-    type: str
+    description:
+      - The target chart version, MAJOR.MINOR.PATCH (a leading V(v) is dropped). Omit it for a local chart.
+      - Quote it in YAML; a number (an unquoted V(4.3)) and pre-releases such as V(4.3.9-rc1) are refused.
+    type: raw
   values_files:
     description: Values files, in order, exactly as the upgrade will use them (on the managed host).
     type: list
@@ -57,7 +59,8 @@ options:
     description:
       - The cluster's Kubernetes version, passed to C(helm template --kube-version) so that charts that test
         C(.Capabilities.KubeVersion) render as they will on the cluster.
-    type: str
+      - For example V(1.28.5) or V(v1.28.5-eks-5e0fdde) (passed on as V(1.28.5)). Quote it in YAML.
+    type: raw
   kubeconfig:
     description: Path to the kubeconfig helm uses. The C(KUBECONFIG) environment applies when omitted.
     type: path
@@ -140,6 +143,7 @@ from ansible_collections.circleci.server.plugins.module_utils.release_diff impor
     diff_releases,
     render_diff_text,
 )
+from ansible_collections.circleci.server.plugins.module_utils.versions import KUBERNETES, VersionError, normalise_version
 
 
 def _connection_args(params):
@@ -157,9 +161,9 @@ def main():
             release_name=dict(type="str", default="circleci-server"),
             release_namespace=dict(type="str", required=True),
             chart_ref=dict(type="str", required=True),
-            chart_version=dict(type="str"),
+            chart_version=dict(type="raw"),
             values_files=dict(type="list", elements="path", default=[]),
-            kube_version=dict(type="str"),
+            kube_version=dict(type="raw"),
             kubeconfig=dict(type="path"),
             context=dict(type="str"),
             binary_path=dict(type="path"),
@@ -169,6 +173,13 @@ def main():
     if release_diff_utils.yaml is None:
         module.fail_json(msg="helm_release_diff needs the PyYAML Python library on the host that runs it: pip install pyyaml")
     params = module.params
+    try:
+        if params["chart_version"] is not None:
+            params["chart_version"] = normalise_version(params["chart_version"], "chart_version")
+        if params["kube_version"] is not None:
+            params["kube_version"] = normalise_version(params["kube_version"], "kube_version", KUBERNETES)
+    except VersionError as exc:
+        module.fail_json(msg=str(exc))
     helm = params["binary_path"] or module.get_bin_path("helm", required=True)
     namespace = params["release_namespace"]
     commands = []

@@ -56,14 +56,15 @@ options:
     type: path
   from_version:
     description:
-      - The CircleCI Server version the values are written for, for example V(4.2.7).
-    type: str
+      - The CircleCI Server version the values are written for, for example V(4.2.7) (or V(v4.2.7)).
+      - Quote it in YAML. An unquoted V(4.3) is a float and is refused, as are pre-releases such as V(4.3.9-rc1).
+    type: raw
     required: true
   to_version:
     description:
       - The CircleCI Server version to migrate the values to, for example V(4.3.9). It must not be older than
-        O(from_version), nor a known-broken release such as V(4.7.7).
-    type: str
+        O(from_version), nor a known-broken release such as V(4.7.7). The same form as O(from_version).
+    type: raw
     required: true
   backup:
     description:
@@ -224,7 +225,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.circleci.server.plugins.module_utils.values import yamlfile
 from ansible_collections.circleci.server.plugins.module_utils.values.masking import mask_tree
 from ansible_collections.circleci.server.plugins.module_utils.values.migrations import MigrationError, migrate
-from ansible_collections.circleci.server.plugins.module_utils.versions import UnknownRelease, VersionError
+from ansible_collections.circleci.server.plugins.module_utils.versions import UnknownRelease, VersionError, normalise_version
 
 FILE_MODE = 0o600
 
@@ -276,8 +277,8 @@ def main():
             src=dict(type="path"),
             values=dict(type="dict"),
             dest=dict(type="path"),
-            from_version=dict(type="str", required=True),
-            to_version=dict(type="str", required=True),
+            from_version=dict(type="raw", required=True),
+            to_version=dict(type="raw", required=True),
             backup=dict(type="bool", default=False),
             return_values=dict(type="str", choices=["masked", "unmasked", "none"], default="masked"),
         ),
@@ -295,6 +296,8 @@ def main():
     src, dest = params["src"], params["dest"] or params["src"]
     original_text = None
     try:
+        params["from_version"] = normalise_version(params["from_version"], "from_version")
+        params["to_version"] = normalise_version(params["to_version"], "to_version")
         if src is not None:
             if not os.path.isfile(src):
                 module.fail_json(msg="src %s is not a file: give the path of the values file on the host that runs "

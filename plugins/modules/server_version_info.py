@@ -34,19 +34,23 @@ attributes:
 options:
   server_version:
     description:
-      - The CircleCI Server version, as the chart version (V(4.2.7)) or as C(helm list) prints the chart
-        (V(circleci-server-4.2.7)).
-    type: str
+      - The CircleCI Server version, MAJOR.MINOR.PATCH as the chart version (V(4.2.7)); a leading V(v) is
+        allowed and dropped (V(v4.2.7)). Pre-releases (V(4.3.9-rc1)), anything around the version and
+        non-ASCII digits are refused.
+      - Quote it in YAML. An unquoted V(4.3) reaches the module as a float (and V(4.10) as V(4.1)), which is
+        refused.
+    type: raw
     required: true
   kubernetes_version:
     description:
-      - The cluster's Kubernetes version, for example V(1.27.3) or V(v1.27.16-eks-a18cd3a).
+      - The cluster's Kubernetes version, for example V(1.27.3) or V(v1.27.16-eks-a18cd3a) (a vendor build
+        suffix is allowed here). Quote it in YAML; a number is refused.
       - When omitted, only the server version is reported.
-    type: str
+    type: raw
   kubernetes_overrides:
     description:
       - "Supported Kubernetes ranges that replace the catalog's, by server minor, for example
-        V({\"4.3\": \"1.26-1.30\"})."
+        V({\"4.3\": \"1.26-1.30\"}). Quote the minors: an unquoted V(4.3) key is a float and is refused."
     type: dict
     default: {}
   target_version:
@@ -56,7 +60,8 @@ options:
         is a problem.
       - On GKE (a O(kubernetes_version) with C(-gke), as GKE reports it), a path that lands on 4.5 is a problem too,
         because CircleCI's 4.5 release notes say not to upgrade GKE installations to 4.5.
-    type: str
+      - The same form as O(server_version), normalised the same way.
+    type: raw
   allow_validated_skips:
     description:
       - Take the jump the 4.7 upgrade page validates, from the last patch of 4.3, 4.4, 4.5 or 4.6 straight to
@@ -89,9 +94,9 @@ EXAMPLES = r"""
     fail_on_problem: true
   register: plan
 
-- name: Read what the catalog says about the installed release
+- name: Read what the catalog says about the installed release (v4.2.7 is read as 4.2.7)
   circleci.server.server_version_info:
-    server_version: circleci-server-4.2.7
+    server_version: v4.2.7
   register: current_release
 """
 
@@ -192,6 +197,7 @@ from ansible_collections.circleci.server.plugins.module_utils.versions import (
     Catalog,
     UnknownRelease,
     VersionError,
+    normalise_version,
     plan_upgrade,
     support_report,
 )
@@ -200,10 +206,10 @@ from ansible_collections.circleci.server.plugins.module_utils.versions import (
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            server_version=dict(type="str", required=True),
-            kubernetes_version=dict(type="str"),
+            server_version=dict(type="raw", required=True),
+            kubernetes_version=dict(type="raw"),
             kubernetes_overrides=dict(type="dict", default={}),
-            target_version=dict(type="str"),
+            target_version=dict(type="raw"),
             allow_validated_skips=dict(type="bool", default=False),
             fail_on_problem=dict(type="bool", default=False),
         ),
@@ -211,6 +217,9 @@ def main():
     )
     params = module.params
     try:
+        if params["target_version"] is not None:
+            # A malformed target is an input error, not a plan problem: refused even without fail_on_problem.
+            normalise_version(params["target_version"], "target_version")
         catalog = Catalog(kubernetes_overrides=params["kubernetes_overrides"])
         report = support_report(params["server_version"], params["kubernetes_version"], catalog)
     except (UnknownRelease, VersionError) as exc:
@@ -219,7 +228,8 @@ def main():
     report["upgrade_path"] = None
     if params["target_version"] is not None:
         plan = plan_upgrade(params["server_version"], params["target_version"], catalog,
-                            allow_validated_skips=params["allow_validated_skips"])
+                            allow_validated_skips=params["allow_validated_skips"],
+                            names=("server_version", "target_version"))
         report["upgrade_path"] = plan.as_dict()
         if plan.ok:
             # Leaving a broken or out-of-range installed release is the point of the plan: judge the hops.

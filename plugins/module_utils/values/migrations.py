@@ -29,7 +29,7 @@ from ansible_collections.circleci.server.plugins.module_utils.values.yamlfile im
     CommentedSeq,
     to_plain,
 )
-from ansible_collections.circleci.server.plugins.module_utils.versions import Catalog, Version
+from ansible_collections.circleci.server.plugins.module_utils.versions import PATCH, SERVER, Catalog, Version, parse_version
 
 ACTIONS = ("renamed", "converted", "removed", "added", "warning")
 
@@ -802,7 +802,8 @@ def plan(from_version, to_version, catalog=None):
     ``MigrationError`` for a downgrade, a known-broken target or a missing hop.
     """
     catalog = catalog or Catalog()
-    source, target = Version.parse(from_version), Version.parse(to_version)
+    source = parse_version(from_version, "from_version", SERVER, PATCH)
+    target = parse_version(to_version, "to_version", SERVER, PATCH)
     catalog.release(source)
     catalog.release(target)
     if target < source:
@@ -825,7 +826,7 @@ def migrate(tree, from_version, to_version, catalog=None) -> MigrationResult:
     """Apply every hop from ``from_version`` to ``to_version`` to ``tree`` (which is left unchanged)."""
     catalog = catalog or Catalog()
     hops = plan(from_version, to_version, catalog)
-    source = Version.parse(from_version)
+    source = parse_version(from_version, "from_version", SERVER, PATCH)
     result = MigrationResult(copy.deepcopy(tree), [], [], [], [])
     for index, (low, high) in enumerate(hops):
         last = catalog.release(Version.parse(low)).last_patch

@@ -62,7 +62,7 @@ def check_path(current, target, plan):
     ("4.6.6", "4.8.12", ["4.7.15", "4.8.12"]),
     ("4.7.7", "4.7.15", ["4.7.15"]),
     ("4.3.9", "4.3.9", []),
-    ("circleci-server-4.2.7", "v4.3.9", ["4.3.9"]),
+    ("v4.2.7", "v4.3.9", ["4.3.9"]),
 ])
 def test_paths_go_through_the_last_patch_of_each_minor(current, target, versions):
     plan = plan_upgrade(current, target)

@@ -11,6 +11,10 @@ from ansible_collections.circleci.server.plugins.module_utils.versions import (
     UnknownRelease,
     Version,
     VersionError,
+    KUBERNETES,
+    MINOR,
+    PATCH,
+    normalise_version,
     support_report,
 )
 
@@ -19,19 +23,36 @@ from ansible_collections.circleci.server.plugins.module_utils.versions import (
     ("4.2.7", Version(4, 2, 7)),
     ("4.3", Version(4, 3, 0)),
     ("v1.27.16", Version(1, 27, 16)),
-    ("1.27.16-eks-a18cd3a", Version(1, 27, 16)),
-    ("v1.29.4-gke.1043002", Version(1, 29, 4)),
-    ("circleci-server-4.2.7", Version(4, 2, 7)),
+    ("v4.3.9", Version(4, 3, 9)),
     (" 4.10.0 ", Version(4, 10, 0)),
 ])
 def test_parse_accepts_the_forms_operators_paste(text, expected):
     assert Version.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "four", "4", "4.x.1", "latest", None])
+@pytest.mark.parametrize("text, expected", [
+    ("1.27.16-eks-a18cd3a", Version(1, 27, 16)),
+    ("v1.29.4-gke.1043002", Version(1, 29, 4)),
+    ("v1.28.5+k3s1", Version(1, 28, 5)),
+])
+def test_kubernetes_versions_keep_their_vendor_suffix_allowed(text, expected):
+    assert Version.parse(text, kind=KUBERNETES) == expected
+
+
+@pytest.mark.parametrize("text", ["", "four", "4", "4.x.1", "latest", None, "1.27.16-eks-a18cd3a",
+                                  "circleci-server-4.2.7", "4.03.1"])
 def test_parse_rejects_non_versions_with_an_example(text):
     with pytest.raises(VersionError, match="for example"):
         Version.parse(text)
+
+
+def test_normalise_returns_the_string_the_playbooks_use():
+    assert normalise_version("v4.3.9", "target_version") == "4.3.9"
+    assert normalise_version("4.3", "minor", form=MINOR) == "4.3"
+    with pytest.raises(VersionError, match="minor: set it to a full version"):
+        normalise_version("4.3", "target_version", form=PATCH)
+    with pytest.raises(VersionError, match="set it to a minor"):
+        normalise_version("4.3.9", "minor", form=MINOR)
 
 
 @given(st.integers(0, 999), st.integers(0, 999), st.integers(0, 999))
