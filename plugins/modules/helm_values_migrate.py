@@ -222,6 +222,12 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.circleci.server.plugins.module_utils.files import (
+    InputError,
+    check_dest,
+    os_error_message,
+    read_text,
+)
 from ansible_collections.circleci.server.plugins.module_utils.values import yamlfile
 from ansible_collections.circleci.server.plugins.module_utils.values.masking import mask_tree
 from ansible_collections.circleci.server.plugins.module_utils.values.migrations import MigrationError, migrate
@@ -232,21 +238,19 @@ FILE_MODE = 0o600
 
 def _read(module, path, what):
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        module.fail_json(msg="Cannot read %s %s: %s. Check the path and its permissions." % (what, path, exc.strerror))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        module.fail_json(msg="%s %s is not UTF-8 text (byte %d): it is not a values file." % (what, path, exc.start))
+        return read_text(path, what)
+    except InputError as exc:
+        module.fail_json(msg=str(exc))
 
 
 def _write(module, path, text):
     """Write ``text`` to ``path`` atomically, mode 0600 from the first byte, owner kept."""
     directory = os.path.dirname(os.path.abspath(path))
     stat = os.stat(path) if os.path.exists(path) else None
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    except OSError as exc:
+        module.fail_json(msg=os_error_message(exc, "writing", path))
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
@@ -259,7 +263,7 @@ def _write(module, path, text):
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        module.fail_json(msg="Cannot write %s: %s. Check that its directory exists and is writable." % (path, exc.strerror))
+        module.fail_json(msg=os_error_message(exc, "writing", path))
 
 
 def _formatting_drift(text, tree, layout):
@@ -298,16 +302,16 @@ def main():
     try:
         params["from_version"] = normalise_version(params["from_version"], "from_version")
         params["to_version"] = normalise_version(params["to_version"], "to_version")
+        if dest is not None:
+            # Before any read or change: a dest that cannot be written is refused up front.
+            check_dest(dest, "dest")
         if src is not None:
-            if not os.path.isfile(src):
-                module.fail_json(msg="src %s is not a file: give the path of the values file on the host that runs "
-                                     "the module." % src)
-            original_text = _read(module, src, "src")
+            original_text = read_text(src, "src")
             tree, layout = yamlfile.load(original_text, name=src)
         else:
             tree, layout = yamlfile.from_plain(params["values"]), yamlfile.Layout()
         result = migrate(tree, params["from_version"], params["to_version"])
-    except (yamlfile.ValuesFileError, MigrationError, VersionError, UnknownRelease) as exc:
+    except (InputError, yamlfile.ValuesFileError, MigrationError, VersionError, UnknownRelease) as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except  # a bug must still not write a half file
         module.fail_json(msg="Unexpected error while migrating the values: %s" % exc, exception=traceback.format_exc())

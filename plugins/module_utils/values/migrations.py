@@ -822,9 +822,40 @@ def plan(from_version, to_version, catalog=None):
     return hops
 
 
+# Blocks the chart (and the hops) read as mappings: a scalar or a list there is a typo the hops must not
+# rewrite around (vm_service: "true" would otherwise be renamed as it stands).
+_MAPPING_PATHS = tuple(tuple(p.split(".")) for p in (
+    "global", "global.tracing", "global.otel",
+    "vm_service", "vm_service.providers", "vm_service.providers.ec2", "vm_service.providers.gcp",
+    "machine_provisioner", "machine_provisioner.providers", "machine_provisioner.providers.ec2",
+    "machine_provisioner.providers.gcp",
+    "nomad", "nomad.server", "nomad.auto_scaler", "nomad.auto_scaler.aws", "nomad.auto_scaler.gcp",
+    "object_storage", "object_storage.s3", "object_storage.gcs",
+    "postgresql", "mongodb", "rabbitmq", "redis", "telegraf", "telegraf.config", "vm_scaler", "vault",
+    "keyset", "tls", "authentication_service", "runner_admin", "runner_admin.external", "distributor",
+    "builds_service",
+))
+
+
+def check_shapes(tree, name="the values"):
+    """Refuse a tree whose known blocks are not mappings (a typo'd ``vm_service: "yes"``), naming the key."""
+    if not isinstance(tree, dict):
+        raise MigrationError("%s are a %s, not a mapping of keys to values." % (name, type(tree).__name__))
+    for path in _MAPPING_PATHS:
+        value = T.get(tree, path)
+        if value is not None and not isinstance(value, dict):
+            kind = "list" if isinstance(value, list) else "boolean" if isinstance(value, bool) else \
+                "number" if isinstance(value, (int, float)) else "string"
+            raise MigrationError(
+                "%s: %s is a %s, but CircleCI Server reads it as a mapping of settings (for example %s:\n  "
+                "key: value). Fix it in the values file (or restore the file from its backup); nothing was "
+                "changed." % (name, T.dotted(path), kind, path[-1]))
+
+
 def migrate(tree, from_version, to_version, catalog=None) -> MigrationResult:
     """Apply every hop from ``from_version`` to ``to_version`` to ``tree`` (which is left unchanged)."""
     catalog = catalog or Catalog()
+    check_shapes(tree)
     hops = plan(from_version, to_version, catalog)
     source = parse_version(from_version, "from_version", SERVER, PATCH)
     result = MigrationResult(copy.deepcopy(tree), [], [], [], [])

@@ -17,10 +17,17 @@ import io
 import re
 from dataclasses import dataclass
 
+from ansible_collections.circleci.server.plugins.module_utils.files import (
+    DEFAULT_MAX_NODES,
+    InputError,
+    check_expansion,
+    yaml_error_message,
+)
+
 try:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import YAMLError
     from ruamel.yaml.representer import RoundTripRepresenter
 except ImportError as _exc:  # pragma: no cover - exercised only without ruamel
     HAS_RUAMEL = False
@@ -33,7 +40,7 @@ else:
 
 
 class ValuesFileError(ValueError):
-    """A values file that cannot be migrated: not YAML, not one mapping."""
+    """A values file that cannot be migrated: not YAML, a duplicate key, an alias bomb, not one mapping."""
 
 
 @dataclass(frozen=True)
@@ -107,29 +114,24 @@ def _yaml(layout: Layout):
     return yaml
 
 
-def _where(exc) -> str:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is None:
-        return ""
-    return " at line %d, column %d" % (mark.line + 1, mark.column + 1)
-
-
-def load(text: str, name: str = "values"):
+def load(text: str, name: str = "values", max_nodes: int = DEFAULT_MAX_NODES):
     """Parse ``text`` into a round-trip mapping; return ``(tree, layout)``.
 
-    Raises ``ValuesFileError`` saying what is wrong and where: not YAML, several documents, not a mapping.
+    Raises ``ValuesFileError`` saying what is wrong and where, never quoting a value: not YAML, a duplicate
+    key, aliases that expand past ``max_nodes`` nodes (billion laughs), several documents, not a mapping.
     An empty file (or one with only comments) is an empty mapping.
     """
     layout = guess_layout(text)
     yaml = _yaml(layout)
     try:
         documents = list(yaml.load_all(text))
-    except MarkedYAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValuesFileError("%s is not valid YAML%s: %s. Fix the file (or restore it from its backup) and run again." % (
-            name, _where(exc), problem))
+        check_expansion(documents, name, max_nodes)
     except YAMLError as exc:
-        raise ValuesFileError("%s is not valid YAML: %s. Fix the file and run again." % (name, exc))
+        raise ValuesFileError(yaml_error_message(exc, name))
+    except InputError as exc:
+        raise ValuesFileError(str(exc))
+    except RecursionError:
+        raise ValuesFileError("%s is nested too deeply to parse: it is not a values file." % name)
     documents = [doc for doc in documents if doc is not None] if len(documents) > 1 else documents
     if len(documents) > 1:
         raise ValuesFileError("%s holds %d YAML documents; Helm reads a values file as one mapping. "

@@ -145,4 +145,4 @@ def test_bad_input_fails_and_writes_nothing(capsys, tmp_path, text, versions, me
 
 def test_missing_src_fails(capsys, tmp_path):
     code, result = run_module(capsys, _args(tmp_path / "nope.yaml"))
-    assert code == 1 and "is not a file" in result["msg"]
+    assert code == 1 and "does not exist" in result["msg"]
