@@ -14,7 +14,7 @@ description:
   - Collects the secrets the circleci-server chart needs (api token, session cookie key, pusher secret, Nomad
     gossip key, the Keyczar signing and encryption keysets, the Tink keyset, the PostgreSQL, MongoDB and
     RabbitMQ passwords, the RabbitMQ Erlang cookie) from, in this order, O(given), the cluster's Secrets, the
-    values file O(values_file) and the decrypted escrow O(escrow); generates only those found nowhere, with
+    values file O(values_files) and the decrypted escrow O(escrow); generates only those found nowhere, with
     the Python standard library, in the formats the chart reads (Keyczar EDN keysets as
     C(circleci/server-keysets) prints them, a JSON Tink XCHACHA20_POLY1305 keyset as C(tinkey) makes it).
   - Exists because no Ansible module knows these formats, and because a secret regenerated over an existing
@@ -50,9 +50,13 @@ options:
       - They win over what the cluster holds; a difference is reported in RV(conflicts) (names only).
     type: dict
     default: {}
-  values_file:
-    description: The operator's values file, if any; the secrets it carries are kept. A missing file is no error.
-    type: path
+  values_files:
+    description:
+      - Values files whose secrets are kept (the operator's, the one an earlier run wrote), first wins.
+      - A missing file is no error.
+    type: list
+    elements: path
+    default: []
   escrow:
     description: The escrow's decrypted text (the C(escrow_content) of an earlier RV(payload)).
     type: str
@@ -69,7 +73,7 @@ EXAMPLES = r"""
 - name: Find or generate the secrets
   circleci.server.server_secrets:
     namespace: circleci-server
-    values_file: /srv/circleci/values.yaml
+    values_files: [/srv/circleci/values.yaml]
     escrow: "{{ escrow_plaintext }}"
   register: server_secrets
   no_log: true
@@ -175,10 +179,12 @@ def run(module, reader):
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     try:
-        values = from_values(read_values_file(params["values_file"]))
+        values = {}
+        for path in reversed(params["values_files"]):
+            values.update(from_values(read_values_file(path)))
     except (OSError, yaml.YAMLError) as exc:
-        module.fail_json(msg="Could not read the values file %s (%s): fix its YAML or give another path." % (
-            params["values_file"], exc.__class__.__name__))
+        module.fail_json(msg="Could not read a values file of %s (%s): fix its YAML or give another path." % (
+            ", ".join(params["values_files"]), exc.__class__.__name__))
     cluster, objects = {}, {}
     if reader is not None:
         try:
@@ -205,7 +211,7 @@ def main():
         namespace=dict(type="str", required=True),
         release=dict(type="str", default="circleci-server"),
         given=dict(type="dict", default={}, no_log=True),
-        values_file=dict(type="path"),
+        values_files=dict(type="list", elements="path", default=[]),
         escrow=dict(type="str", default="", no_log=True),
         read_cluster=dict(type="bool", default=True),
     )

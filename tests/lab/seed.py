@@ -44,8 +44,9 @@ def bring_up(lab) -> None:
             _seed_gcp(lab, scenario)
     with _phase("nomad"):
         _start_nomad(lab, scenario)
-    with _phase("release"):
-        _seed_release(lab, scenario, ids)
+    if scenario["helm"].get("installed", True):
+        with _phase("release"):
+            _seed_release(lab, scenario, ids)
     _write_inventory(lab, scenario)
     lab.request_log.clear()
 
@@ -196,9 +197,25 @@ def _seed_aws(lab, scenario) -> dict:
     for subnet in vpc["subnets"]:
         ids[subnet["id"]] = ec2.create_subnet(VpcId=ids[vpc["id"]], CidrBlock=subnet["cidr"],
                                               AvailabilityZone=subnet["az"])["Subnet"]["SubnetId"]
+    issuer = scenario["kubernetes"].get("oidc_issuer")
+    if issuer:
+        iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
+                                            ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+    if spec.get("nomad_clients"):  # an account ready for a first install has neither (aws-empty)
+        _seed_aws_nomad_clients(ec2, asg, spec, ids)
+    if spec.get("vm_service"):
+        _seed_aws_vm_service(ec2, iam, spec, ids)
+    _seed_aws_object_storage(s3, iam, spec, issuer)
+    lab.ids = ids
+    return ids
+
+
+def _seed_aws_nomad_clients(ec2, asg, spec, ids):
+    vpc = spec["vpc"]
     clients = spec["nomad_clients"]
     template = clients["launch_template"]
-    for group in (template["security_group"], spec["vm_service"]["security_group"]):
+    groups = [template["security_group"]] + ([spec["vm_service"]["security_group"]] if spec.get("vm_service") else [])
+    for group in groups:
         ids[group["id"]] = _security_group(ec2, group, ids[vpc["id"]])
     image = template["image"]
     ids[image["id"]] = ec2.register_image(Name=image["name"], RootDeviceName="/dev/sda1", Architecture="x86_64",
@@ -217,10 +234,11 @@ def _seed_aws(lab, scenario) -> dict:
         LaunchTemplate={"LaunchTemplateName": template["name"], "Version": str(group.get("launch_template_version", "$Latest"))},
         VPCZoneIdentifier=",".join(ids[s] for s in group["subnets"]),
         Tags=[{"Key": k, "Value": str(v), "PropagateAtLaunch": True} for k, v in (group.get("tags") or {}).items()])
-    issuer = scenario["kubernetes"].get("oidc_issuer")
-    if issuer:
-        iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
-                                            ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+
+
+def _seed_aws_vm_service(ec2, iam, spec, ids):
+    vpc = spec["vpc"]
+    image = spec["nomad_clients"]["launch_template"]["image"]
     role = spec["vm_service"]["iam_role"]
     iam.create_role(RoleName=role["name"], AssumeRolePolicyDocument=json.dumps(role["trust_policy"]))
     for name, document in (role.get("inline_policies") or {}).items():
@@ -233,6 +251,9 @@ def _seed_aws(lab, scenario) -> dict:
     for volume in spec["vm_service"].get("dlc_volumes") or []:
         ec2.create_volume(Size=volume["size_gb"], AvailabilityZone=volume["az"], TagSpecifications=[
             {"ResourceType": "volume", "Tags": [{"Key": k, "Value": str(v)} for k, v in (volume.get("tags") or {}).items()]}])
+
+
+def _seed_aws_object_storage(s3, iam, spec, issuer):
     storage = spec.get("object_storage") or {}
     if storage.get("bucket"):
         s3.create_bucket(Bucket=storage["bucket"]["name"])
@@ -240,13 +261,14 @@ def _seed_aws(lab, scenario) -> dict:
             s3.put_bucket_versioning(Bucket=storage["bucket"]["name"], VersioningConfiguration={"Status": "Enabled"})
     if storage.get("iam_role") and issuer:
         provider = issuer.split("://", 1)[1]
+        subject = storage["iam_role"].get("trust_subject")
+        # no subject: the role trusts the provider for the STS audience only (no service account yet)
+        condition = {provider + ":sub": subject} if subject else {provider + ":aud": "sts.amazonaws.com"}
         iam.create_role(RoleName=storage["iam_role"]["name"], AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
                 "Principal": {"Federated": spec["oidc_provider_arn"]},
-                "Condition": {"StringEquals": {provider + ":sub": storage["iam_role"]["trust_subject"]}}}]}))
-    lab.ids = ids
-    return ids
+                "Condition": {"StringEquals": condition}}]}))
 
 
 def _security_group(ec2, group, vpc_id) -> str:
@@ -268,17 +290,9 @@ def _seed_gcp(lab, scenario):
     url = lab.endpoints["gcp"] = lab.gcp.start()
     lab.register_stopper(lab.gcp.stop)
     project = spec["project"]
-    template = spec["nomad_clients"]["instance_template"]
-    lab.gcp.create_template(project, template["name"], {
-        "machineType": template["machine_type"], "tags": {"items": template.get("tags") or []},
-        "labels": template.get("labels") or {},
-        "metadata": {"items": [{"key": k, "value": v} for k, v in (template.get("metadata") or {}).items()]},
-        "disks": [{"boot": True, "initializeParams": {"sourceImage": template["source_image"], "diskType": template["disk_type"],
-                                                      "diskSizeGb": str(template["disk_size_gb"])}}],
-        "networkInterfaces": [{"network": template["network"], "subnetwork": template["subnetwork"]}]})
-    mig = spec["nomad_clients"]["mig"]
-    lab.gcp.create_mig(project, mig["zone"], mig["name"], template["name"], mig["target_size"], mig.get("base_instance_name"))
-    for account in (spec["vm_service"]["service_account"], (spec.get("object_storage") or {}).get("service_account")):
+    if spec.get("nomad_clients"):  # a project ready for a first install has none (gcp-empty)
+        _seed_gcp_nomad_clients(lab, spec)
+    for account in ((spec.get("vm_service") or {}).get("service_account"), (spec.get("object_storage") or {}).get("service_account")):
         if not account:
             continue
         account_id = account["email"].split("@", 1)[0]
@@ -291,6 +305,20 @@ def _seed_gcp(lab, scenario):
             response.raise_for_status()
 
 
+def _seed_gcp_nomad_clients(lab, spec):
+    project = spec["project"]
+    template = spec["nomad_clients"]["instance_template"]
+    lab.gcp.create_template(project, template["name"], {
+        "machineType": template["machine_type"], "tags": {"items": template.get("tags") or []},
+        "labels": template.get("labels") or {},
+        "metadata": {"items": [{"key": k, "value": v} for k, v in (template.get("metadata") or {}).items()]},
+        "disks": [{"boot": True, "initializeParams": {"sourceImage": template["source_image"], "diskType": template["disk_type"],
+                                                      "diskSizeGb": str(template["disk_size_gb"])}}],
+        "networkInterfaces": [{"network": template["network"], "subnetwork": template["subnetwork"]}]})
+    mig = spec["nomad_clients"]["mig"]
+    lab.gcp.create_mig(project, mig["zone"], mig["name"], template["name"], mig["target_size"], mig.get("base_instance_name"))
+
+
 # -------------------------------------------------------------------------------------------- nomad
 def _start_nomad(lab, scenario):
     from .nomad import NomadLab  # pylint: disable=import-outside-toplevel
@@ -300,7 +328,7 @@ def _start_nomad(lab, scenario):
     lab.endpoints["nomad"] = lab.nomad.start()
     lab.register_stopper(lab.nomad.stop)
     groups = None
-    if scenario["cloud"] == "aws":
+    if scenario["cloud"] == "aws" and scenario["aws"].get("nomad_clients"):
         groups = [scenario["aws"]["nomad_clients"]["asg"]["name"]]
     lab.world = World(lab.clock, lab.nomad, gcp=lab.gcp, aws=lab.aws is not None,
                       aws_region=(scenario.get("aws") or {}).get("region", "us-east-1"),
@@ -330,6 +358,11 @@ def _chart_repository(lab) -> str:
     return directory
 
 
+def _newest_chart() -> str:
+    from .charts import NEWEST  # pylint: disable=import-outside-toplevel
+    return NEWEST
+
+
 def _write_inventory(lab, scenario):
     """The inventory the collection's playbooks run with against this lab (no secret in it)."""
     cloud = scenario["cloud"]
@@ -341,20 +374,22 @@ def _write_inventory(lab, scenario):
         "circleci_namespace": scenario["kubernetes"]["namespace"],
         "circleci_release_name": scenario["helm"]["release"],
         "circleci_kubeconfig": lab.files["kubeconfig"],
-        "circleci_values_file": lab.files["values"],
         "circleci_nomad_address": lab.endpoints["nomad"],
         "circleci_lab_admin_url": lab.endpoints["admin"],
     }
+    if "values" in lab.files:
+        variables["circleci_values_file"] = lab.files["values"]
     if cloud == "aws":
         spec = scenario["aws"]
-        variables.update(
-            circleci_aws_region=spec["region"],
-            circleci_aws_endpoint_url=lab.endpoints["aws"],
-            circleci_aws_irsa_role_name=spec["vm_service"]["iam_role"]["name"],
-            circleci_aws_vm_service_security_group_id=lab.ids[spec["vm_service"]["security_group"]["id"]],
-            circleci_aws_nomad_asg_name=spec["nomad_clients"]["asg"]["name"],
-            circleci_object_storage_bucket=(spec.get("object_storage") or {}).get("bucket", {}).get("name"),
-        )
+        variables.update(circleci_aws_region=spec["region"], circleci_aws_endpoint_url=lab.endpoints["aws"])
+        if spec.get("vm_service"):
+            variables.update(
+                circleci_aws_irsa_role_name=spec["vm_service"]["iam_role"]["name"],
+                circleci_aws_vm_service_security_group_id=lab.ids[spec["vm_service"]["security_group"]["id"]])
+        if spec.get("nomad_clients"):
+            variables["circleci_aws_nomad_asg_name"] = spec["nomad_clients"]["asg"]["name"]
+        if (spec.get("object_storage") or {}).get("bucket"):
+            variables["circleci_object_storage_bucket"] = spec["object_storage"]["bucket"]["name"]
     else:
         spec = scenario["gcp"]
         variables.update(
@@ -362,9 +397,18 @@ def _write_inventory(lab, scenario):
             circleci_gcp_zone=spec["zone"],
             circleci_gcp_base_url=lab.endpoints["gcp"],
             circleci_gcp_auth_kind="none",  # the stand-in takes anonymous requests
-            circleci_gcp_vm_service_account=spec["vm_service"]["service_account"]["email"],
-            circleci_gcp_nomad_mig_name=spec["nomad_clients"]["mig"]["name"],
         )
+        if spec.get("vm_service"):
+            variables["circleci_gcp_vm_service_account"] = spec["vm_service"]["service_account"]["email"]
+        if spec.get("nomad_clients"):
+            variables["circleci_gcp_nomad_mig_name"] = spec["nomad_clients"]["mig"]["name"]
+    install = scenario.get("install") or {}
+    if install:
+        # What an operator's inventory for install.yml says (no secret), and the recorded Terraform outputs.
+        variables.update(install.get("inventory") or {})
+        variables["circleci_target_version"] = str(install.get("target_version") or _newest_chart())
+        if install.get("terraform_outputs"):
+            variables["circleci_nomad_terraform_outputs_file"] = install["terraform_outputs"]
     variables["circleci_chart_repository"] = _chart_repository(lab)
     # Lab time runs fast: poll it as often.
     variables.update(helm_upgrade_ready_delay=1, post_upgrade_migration_poll=1, post_upgrade_migration_timeout=60)

@@ -18,6 +18,10 @@ Fields of a merged scenario (every key of ``scenario.yaml``; see ``aws-4.2/scena
   each applied over the scenario's values); ``values_file`` (absolute); ``values_overrides`` (applied
   over ``values_file`` for the current revision); ``migrated_values_file`` (absolute, a hand-migrated 4.3
   copy of the values). The release ends at revision ``len(history) + 1`` with ``server_version``.
+- ``helm.installed``: false for a cluster with no release and no namespace (``aws-empty``, ``gcp-empty``).
+- ``install`` (scenarios for install.yml): ``inventory`` (the operator's variables, added to the lab's
+  inventory; no secret), ``target_version`` (default: the newest stand-in chart), ``terraform_outputs``
+  (a recorded ``terraform output -json`` file, absolute after loading).
 - ``tink``: ``migrated`` (bool), ``leftover_vault_pvc`` (``{name, size, labels}`` or null).
 - ``velero``: ``namespace``, ``backup`` (null = none, else ``name, phase, age_hours,
   duration_minutes, errors, warnings, storage_location, ttl, included_namespaces, labels``).
@@ -54,7 +58,7 @@ import yaml
 from ruamel.yaml import YAML
 
 SCENARIOS_DIR = os.path.dirname(os.path.abspath(__file__))
-PATH_FIELDS = (("helm", "values_file"), ("helm", "migrated_values_file"))
+PATH_FIELDS = (("helm", "values_file"), ("helm", "migrated_values_file"), ("install", "terraform_outputs"))
 
 
 def scenario_names() -> list[str]:

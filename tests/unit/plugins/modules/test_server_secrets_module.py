@@ -57,7 +57,7 @@ def test_rerun_with_the_cluster_and_escrow_generates_nothing(capsys, monkeypatch
     # the values file alone (cluster and escrow lost) is enough too
     values = tmp_path / "values.yaml"
     values.write_text(json.dumps(tree))
-    code, result, third, _out = run_module(capsys, monkeypatch, {"values_file": str(values)}, FakeReader([]))
+    code, result, third, _out = run_module(capsys, monkeypatch, {"values_files": [str(tmp_path / "missing.yaml"), str(values)]}, FakeReader([]))
     assert result["generated"] == [] and third["values_tree"] == tree
 
 
