@@ -208,7 +208,7 @@ def main():
                 params["outputs_file"], result["command"]), **result)
         try:
             result["helm_values"] = outputs_to_values(params["cloud"], read_outputs(text), region=params["region"],
-                                                 project_id=params["project_id"], scaling=params["scaling"])
+                                                      project_id=params["project_id"], scaling=params["scaling"])
         except TerraformInputError as exc:
             module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
