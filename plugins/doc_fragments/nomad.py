@@ -52,4 +52,10 @@ options:
       - Whether to verify the Nomad server's TLS certificate. Only turn off in a lab.
     type: bool
     default: true
+  nomad_timeout:
+    description:
+      - Seconds one Nomad API call may take, retries of connection errors and 5xx answers included. An address that
+        accepts connections and never answers fails after this long.
+    type: float
+    default: 30
 """

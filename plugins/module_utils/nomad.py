@@ -6,7 +6,9 @@
 
 Plain HTTP through ``requests`` so that it works against any Nomad version from 0.9 on, with an ACL
 token, a region, and TLS (CA bundle, and client certificate and key for mTLS). Transient failures
-(connection errors, 5xx, 429) are retried with a bounded, jittered backoff; the sleep is injectable.
+(connection errors, 5xx, 429) are retried with a jittered backoff until ``timeout`` seconds have passed: the
+timeout bounds the whole call, retries included (an endpoint that accepts and never answers costs ``timeout``,
+not ``timeout`` per attempt). The sleep and the clock are injectable.
 """
 
 from __future__ import annotations
@@ -42,18 +44,21 @@ class NomadClient:
     """Talks to one Nomad agent's HTTP API (``/v1/...``)."""
 
     def __init__(self, address, token=None, region=None, ca_cert=None, client_cert=None, client_key=None,
-                 validate_certs=True, timeout=30, retries=4, session=None, sleep=None):
+                 validate_certs=True, timeout=30, retries=8, session=None, sleep=None, now=None):
         if not address:
             raise NomadError("The Nomad address is empty: set nomad_address (or NOMAD_ADDR), for example https://nomad.example.com:4646.")
         if session is None and not HAS_REQUESTS:
             raise NomadError("The Python library requests is required to talk to Nomad: %s" % REQUESTS_IMPORT_ERROR)
         if bool(client_cert) != bool(client_key):
             raise NomadError("Nomad mTLS needs both a client certificate and its key: set nomad_client_cert and nomad_client_key together.")
+        if not timeout or timeout <= 0:
+            raise NomadError("nomad_timeout must be a positive number of seconds, got %r." % (timeout,))
         self.address = address.rstrip("/")
         self.region = region
-        self.timeout = timeout
+        self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self._sleep = sleep or time.sleep
+        self._now = now or time.monotonic
         self.session = session or requests.Session()
         if token:
             self.session.headers["X-Nomad-Token"] = token
@@ -72,20 +77,24 @@ class NomadClient:
         url = self.address + path
         data = None if body is None else json.dumps(body)
         attempt = 0
+        deadline = self._now() + self.timeout
         while True:
             attempt += 1
+            left = deadline - self._now()
             try:
-                response = self.session.request(method, url, params=params, data=data, timeout=self.timeout)
+                if left <= 0:
+                    raise TimeoutError("no time left")
+                # (connect, read): an endpoint that accepts and never answers is given what is left, no more
+                response = self.session.request(method, url, params=params, data=data, timeout=(min(left, 10.0), left))
             except Exception as exc:  # pylint: disable=broad-except
                 # requests' ConnectionError/Timeout, and whatever a custom session raises.
-                if attempt > self.retries:
-                    raise NomadError("Cannot reach Nomad at %s (%s %s): %s. Check nomad_address, the network path and TLS settings."
-                                     % (self.address, method, path, exc))
-                self._backoff(attempt)
+                if attempt > self.retries or not self._backoff(attempt, deadline):
+                    raise NomadError("Cannot reach Nomad at %s (%s %s) within nomad_timeout=%ss (%d attempt(s)): %s. Check nomad_address, "
+                                     "the network path and TLS settings, or raise nomad_timeout." % (self.address, method, path,
+                                                                                                     _seconds(self.timeout), attempt, exc))
                 continue
             status = response.status_code
-            if status in RETRY_STATUSES and attempt <= self.retries:
-                self._backoff(attempt)
+            if status in RETRY_STATUSES and attempt <= self.retries and self._backoff(attempt, deadline):
                 continue
             if status == 403:
                 raise NomadError("Nomad refused %s %s (403): the token lacks the permission, or is missing. The roll needs an ACL token"
@@ -99,8 +108,14 @@ class NomadClient:
             except ValueError:
                 raise NomadError("Nomad answered %s %s with something that is not JSON: %s" % (method, path, response.text[:200]), status)
 
-    def _backoff(self, attempt):
-        self._sleep(min(10.0, 0.5 * (2 ** (attempt - 1))) * (0.5 + random.random() / 2))
+    def _backoff(self, attempt, deadline):
+        """Sleep before the next attempt; False (no sleep) when the next attempt would start past the deadline."""
+        pause = min(10.0, 0.5 * (2 ** (attempt - 1))) * (0.5 + random.random() / 2)
+        left = deadline - self._now()
+        if left <= pause + 0.05:
+            return False
+        self._sleep(pause)
+        return True
 
     # -- API -----------------------------------------------------------------------------------------
     def nodes(self):
@@ -126,6 +141,10 @@ class NomadClient:
         if meta:
             body["Meta"] = dict(meta)
         return self.request("POST", "/v1/node/%s/drain" % node_id, body=body)
+
+
+def _seconds(value):
+    return int(value) if float(value).is_integer() else value
 
 
 def node_is_draining(node):
@@ -180,10 +199,12 @@ def nomad_argspec():
         nomad_client_cert=dict(type="path", fallback=(env_fallback, ["NOMAD_CLIENT_CERT"])),
         nomad_client_key=dict(type="path", no_log=False, fallback=(env_fallback, ["NOMAD_CLIENT_KEY"])),
         nomad_validate_certs=dict(type="bool", default=True),
+        nomad_timeout=dict(type="float", default=30.0),
     )
 
 
 def client_from_params(params, **kwargs):
     return NomadClient(params["nomad_address"], token=params.get("nomad_token"), region=params.get("nomad_region"),
                        ca_cert=params.get("nomad_ca_cert"), client_cert=params.get("nomad_client_cert"),
-                       client_key=params.get("nomad_client_key"), validate_certs=params.get("nomad_validate_certs", True), **kwargs)
+                       client_key=params.get("nomad_client_key"), validate_certs=params.get("nomad_validate_certs", True),
+                       timeout=params.get("nomad_timeout") or 30.0, **kwargs)

@@ -121,6 +121,20 @@ options:
     type: str
     choices: [application, serviceaccount, none]
     default: application
+  strategy:
+    description:
+      - The roll's pace. The plan (check mode) returns the strategy used and why in RV(plan.strategy) and RV(plan.strategy_reason).
+      - V(batch) replaces O(batch_size) instances at a time, one batch after the other (surge, drain, terminate).
+      - V(surge) launches every replacement first, then drains every old node at once, so the roll lasts about one boot plus
+        the longest job. It raises C(MaxSize) for it when O(raise_max_size) allows; otherwise it takes the largest surge the
+        maximum size allows, in batches of that size.
+      - V(auto) takes V(surge) when the group's maximum size already has room for it (full surge, or the largest surge the
+        head-room allows), else V(batch). On GCP (no maximum size) V(auto) is V(batch).
+      - In every strategy no old node is drained before its replacements are ready, eligible Nomad nodes, and none is
+        terminated while a job runs on it.
+    type: str
+    choices: [auto, batch, surge]
+    default: auto
   batch_size:
     description:
       - How many instances a batch replaces, as a number (V(2)) or a percentage of the outdated instances (V(25%)).
@@ -165,6 +179,12 @@ options:
     description: Seconds between two looks at the group and the nodes while waiting.
     type: int
     default: 10
+  api_timeout:
+    description:
+      - Seconds one AWS or GCP API call may take, retries of throttling and connection errors included. An endpoint that
+        refuses connections or never answers fails after this long.
+    type: float
+    default: 30
   clock_factor:
     description:
       - For test labs whose services run faster than real time, how many service seconds pass per wall second.
@@ -173,7 +193,12 @@ options:
     default: 1.0
 notes:
   - Pause the Nomad Autoscaler (C(nomad.auto_scaler) in the server values) during the roll; on GCP set the group's
-    autoscaler to C(OFF) or C(ONLY_SCALE_OUT). The module warns when a MIG has an autoscaler.
+    autoscaler to C(OFF) or C(ONLY_SCALE_OUT). A roll that finds the group's desired size changed by someone else
+    stops with a message, before draining or terminating anything more.
+  - An active instance refresh on the AWS group, O(max_unavailable) not below the desired size, a C(MinSize) above the
+    desired size minus O(max_unavailable), an O(image_id) other than the launch template's or configuration's, and
+    another roll holding the group's lock (tag C(circleci.server/nomad-client-roll-lock), with its owner and expiry)
+    are refused before any change.
   - A C(terraform apply) of the Nomad module resets the AWS group's desired capacity; do not run one during a roll.
   - The Nomad token needs C(node:write), and read access to the allocations of every namespace.
 seealso:
@@ -236,6 +261,12 @@ plan:
     batch_size:
       description: Instances per batch.
       type: int
+    strategy:
+      description: The strategy the roll takes (V(batch) or V(surge)), from O(strategy) and the group's maximum size.
+      type: str
+    strategy_reason:
+      description: Why that strategy, and batch size.
+      type: str
     capacity_floor:
       description: The fewest ready, eligible Nomad nodes the group may have during the roll.
       type: int
@@ -378,6 +409,8 @@ def argument_spec():
         timeout=dict(type="int", default=7200),
         boot_timeout=dict(type="int", default=900),
         poll_interval=dict(type="int", default=10),
+        strategy=dict(type="str", default="auto", choices=["auto", "batch", "surge"]),
+        api_timeout=dict(type="float", default=30.0),
         clock_factor=dict(type="float", default=1.0),
     )
     return spec
@@ -394,10 +427,12 @@ def build_provider(module, clock):
                                         region_name=params["region"])
         if not session.region_name:
             module.fail_json(msg="No AWS region: set region (or AWS_REGION) to the region of group %s." % params["group_name"])
-        autoscaling = session.client("autoscaling", endpoint_url=params["endpoint_url"])
-        ec2 = session.client("ec2", endpoint_url=params["endpoint_url"])
+        from ansible_collections.circleci.server.plugins.module_utils.roll.aws import botocore_config
+        config = botocore_config(params["api_timeout"])
+        autoscaling = session.client("autoscaling", endpoint_url=params["endpoint_url"], config=config)
+        ec2 = session.client("ec2", endpoint_url=params["endpoint_url"], config=config)
         return AwsAsgProvider(params["group_name"], autoscaling, ec2, image_id=params["image_id"],
-                              suspend_processes=params["suspend_processes"])
+                              suspend_processes=params["suspend_processes"], api_timeout=params["api_timeout"])
     from ansible_collections.circleci.server.plugins.module_utils.roll.gcp import GcpMigProvider
     if params["gcp_auth_kind"] == "none":
         import requests
@@ -416,7 +451,8 @@ def build_provider(module, clock):
         session = AuthorizedSession(credentials)
     return GcpMigProvider(params["project"], params["group_name"], session, zone=params["zone"],
                           region=params["region"] if not params["zone"] else None, base_url=params["gcp_base_url"],
-                          clock=clock, poll_interval=max(0.5, min(2.0, params["poll_interval"])), instance_template=params["instance_template"])
+                          clock=clock, poll_interval=max(0.5, min(2.0, params["poll_interval"])), instance_template=params["instance_template"],
+                          api_timeout=params["api_timeout"])
 
 
 def build_nomad(module):
@@ -434,12 +470,16 @@ def main():
     params = module.params
     if params["clock_factor"] <= 0:
         module.fail_json(msg="clock_factor must be positive, got %s." % params["clock_factor"])
+    for name in ("api_timeout", "nomad_timeout"):
+        if params[name] <= 0:
+            module.fail_json(msg="%s must be a positive number of seconds, got %s." % (name, params[name]))
     clock = ScaledClock(params["clock_factor"]) if params["clock_factor"] != 1.0 else WallClock()
     options = RollOptions(batch_size=params["batch_size"], max_unavailable=params["max_unavailable"],
                           drain_deadline=params["drain_deadline"], force_after_deadline=params["force_after_deadline"],
                           ignore_system_jobs=params["ignore_system_jobs"], timeout=params["timeout"],
                           boot_timeout=params["boot_timeout"], poll_interval=params["poll_interval"],
-                          desired_capacity=params["desired_capacity"], raise_max_size=params["raise_max_size"])
+                          desired_capacity=params["desired_capacity"], raise_max_size=params["raise_max_size"],
+                          strategy=params["strategy"])
     try:
         nomad = build_nomad(module)
         provider = build_provider(module, clock)
@@ -447,8 +487,8 @@ def main():
         if module.check_mode:
             plan = roller.plan()
             count = sum(len(b) for b in plan["batches"])
-            msg = ("Would replace %d instance(s) in %d batch(es), keeping at least %d ready, eligible Nomad nodes."
-                   % (count, len(plan["batches"]), plan["capacity_floor"]) if count else
+            msg = ("Would replace %d instance(s) in %d batch(es) (strategy %s: %s), keeping at least %d ready, eligible Nomad nodes."
+                   % (count, len(plan["batches"]), plan["strategy"], plan["strategy_reason"], plan["capacity_floor"]) if count else
                    "Every instance of %s is on the current configuration: nothing to replace." % plan["group"])
             for warning in plan["warnings"]:
                 module.warn(warning)
@@ -458,13 +498,15 @@ def main():
     except RollStopped as exc:
         partial = dict(exc.result)
         partial.pop("msg", None)
+        for warning in partial.pop("warnings", []):
+            module.warn(warning)
         module.fail_json(msg=str(exc), **partial)
     except (RollError, NomadError) as exc:
         module.fail_json(msg=str(exc), changed=False)
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="Unexpected error during the Nomad client roll: %s. The roll can be re-run: it resumes from the live state."
                          % exc, exception=traceback.format_exc())
-    for warning in result["plan"].get("warnings", []):
+    for warning in result["plan"].get("warnings", []) + result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)
 

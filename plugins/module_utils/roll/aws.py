@@ -7,11 +7,14 @@
 An instance is outdated when it was launched from another launch configuration, another launch template
 or template version than the group's (``$Latest`` and ``$Default`` resolved), or from another AMI than
 the group's configuration (or than ``image_id`` when given). Every call is retried with a jittered
-exponential backoff on throttling and transient errors, like amazon.aws's ``AWSRetry.jittered_backoff``.
+exponential backoff on throttling and transient errors, like amazon.aws's ``AWSRetry.jittered_backoff``,
+within ``api_timeout`` seconds per call, retries included (botocore's own retries are turned off by
+``botocore_config()`` so that they do not multiply ours: a refused endpoint fails in ``api_timeout``).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import time
@@ -31,6 +34,27 @@ RETRY_CODES = frozenset({
     "RequestTimeoutException", "PriorRequestNotComplete", "SlowDown", "EC2ThrottledException",
 })
 STATE_TAG = "circleci.server/nomad-client-roll"
+LOCK_TAG = "circleci.server/nomad-client-roll-lock"
+ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+
+def botocore_config(api_timeout):
+    """Connect and read timeouts within the call budget, and no retries of botocore's own."""
+    from botocore.config import Config
+    return Config(connect_timeout=min(10.0, api_timeout), read_timeout=api_timeout, retries={"total_max_attempts": 1})
+
+
+def _utc(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(text):
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+
+
 DEFAULT_SUSPEND = ("AZRebalance", "AlarmNotification", "ScheduledActions")
 
 
@@ -55,7 +79,7 @@ class AwsAsgProvider:
     kind = "aws"
 
     def __init__(self, group_name, autoscaling, ec2, image_id=None, suspend_processes=DEFAULT_SUSPEND, retries=10,
-                 delay=3.0, max_delay=60.0, sleep=None):
+                 delay=1.0, max_delay=20.0, sleep=None, api_timeout=30.0, now=None, wall=None):
         self.group_name = group_name
         self.autoscaling = autoscaling
         self.ec2 = ec2
@@ -65,20 +89,33 @@ class AwsAsgProvider:
         self.delay = delay
         self.max_delay = max_delay
         self._sleep = sleep or time.sleep
+        self._now = now or time.monotonic
+        self._wall = wall or time.time
+        self.api_timeout = float(api_timeout)
         self._group = None
 
     # -- calls with retries ------------------------------------------------------------------------------
+    def _retry(self, attempt, deadline):
+        """Sleep before attempt ``attempt``; False when no attempt is left or it would start past the deadline."""
+        if attempt > self.retries:
+            return False
+        # full jitter, as AWSRetry.jittered_backoff
+        pause = random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1)))
+        if self._now() + pause >= deadline:
+            return False
+        self._sleep(pause)
+        return True
+
     def _call(self, client, operation, what, **kwargs):
         attempt = 0
+        deadline = self._now() + self.api_timeout
         while True:
             try:
                 return getattr(client, operation)(**kwargs)
             except ClientError as exc:
                 code = error_code(exc)
-                if code in RETRY_CODES and attempt < self.retries:
+                if code in RETRY_CODES and self._retry(attempt + 1, deadline):
                     attempt += 1
-                    # full jitter, as AWSRetry.jittered_backoff
-                    self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1))))
                     continue
                 hint = ""
                 if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
@@ -87,11 +124,13 @@ class AwsAsgProvider:
                             "DeleteTags and ec2:DescribeInstances, DescribeLaunchTemplates, DescribeLaunchTemplateVersions.")
                 raise ProviderError("Failed to %s: %s: %s.%s" % (what, code or "error", (exc.response.get("Error") or {}).get("Message", exc), hint))
             except BotoCoreError as exc:
-                if attempt < self.retries and exc.__class__.__name__ in ("EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError"):
+                transient = exc.__class__.__name__ in ("EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError",
+                                                       "ConnectTimeoutError")
+                if transient and self._retry(attempt + 1, deadline):
                     attempt += 1
-                    self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1))))
                     continue
-                raise ProviderError("Failed to %s: %s. Check the region, the endpoint and the AWS credentials." % (what, exc))
+                raise ProviderError("Failed to %s within api_timeout=%ss (%d attempt(s)): %s. Check the region, the endpoint and the AWS "
+                                    "credentials, or raise api_timeout." % (what, _num(self.api_timeout), attempt + 1, exc))
 
     def _asg(self):
         groups = self._call(self.autoscaling, "describe_auto_scaling_groups", "describe Auto Scaling group %s" % self.group_name,
@@ -142,6 +181,8 @@ class AwsAsgProvider:
         self._group = asg
         lc_name = asg.get("LaunchConfigurationName")
         spec = self._template_spec(asg)
+        image = None
+        lcs = []
         expected_image = self.image_id
         lt_id = lt_version = None
         warnings = []
@@ -158,6 +199,12 @@ class AwsAsgProvider:
                 expected_image = image
         else:
             raise ProviderError("Group %s has neither a launch configuration nor a launch template: cannot tell outdated instances." % self.group_name)
+        blockers = []
+        config_image = expected_image if not self.image_id else (image if spec and not lc_name else (lcs[0].get("ImageId") if lcs else None))
+        if self.image_id and config_image and str(config_image).startswith("ami-") and config_image != self.image_id:
+            blockers.append("image_id %s differs from the image of the group's %s (%s): new instances would launch from %s and stay "
+                            "outdated, so the roll would surge and then time out. Put %s in the launch template or configuration first "
+                            "(the nomad_clients role does), or drop image_id." % (self.image_id, config, config_image, config_image, self.image_id))
         if expected_image and not str(expected_image).startswith("ami-"):
             expected_image = None  # resolve:ssm:... parameters: compare templates only
         if expected_image:
@@ -196,8 +243,21 @@ class AwsAsgProvider:
             if any(n in names for n in ("Launch", "Terminate")):
                 raise ProviderError("Group %s has the Launch or Terminate process suspended (%s): the roll cannot surge or remove instances. "
                                     "Resume them (aws autoscaling resume-processes) and re-run." % (self.group_name, ", ".join(names)))
+        blockers.extend(self._refresh_blockers())
         return GroupState(name=self.group_name, desired=asg["DesiredCapacity"], min_size=asg["MinSize"], max_size=asg["MaxSize"],
-                          instances=instances, config=config, warnings=warnings)
+                          instances=instances, config=config, warnings=warnings, blockers=blockers)
+
+    def _refresh_blockers(self):
+        try:
+            refreshes = self._call(self.autoscaling, "describe_instance_refreshes", "list the instance refreshes of %s" % self.group_name,
+                                   AutoScalingGroupName=self.group_name).get("InstanceRefreshes", [])
+        except ProviderError as exc:
+            return ["Cannot tell whether an instance refresh runs on %s (%s): the roll needs autoscaling:DescribeInstanceRefreshes." % (
+                self.group_name, exc)]
+        active = [r for r in refreshes if r.get("Status") in ACTIVE_REFRESH]
+        return ["An instance refresh (%s, %s) runs on %s: it replaces instances without draining Nomad and would fight the roll. Wait for "
+                "it to end or cancel it (aws autoscaling cancel-instance-refresh --auto-scaling-group-name %s), then run the roll."
+                % (r.get("InstanceRefreshId"), r.get("Status"), self.group_name, self.group_name) for r in active]
 
     # -- changes -----------------------------------------------------------------------------------------
     def set_max_size(self, max_size):
@@ -215,6 +275,23 @@ class AwsAsgProvider:
         for iid in instance_ids:
             self._call(self.autoscaling, "terminate_instance_in_auto_scaling_group", "terminate instance %s in %s" % (iid, self.group_name),
                        InstanceId=iid, ShouldDecrementDesiredCapacity=True)
+
+    def unsafe_to_resume(self, processes):
+        """Processes not to resume now, with why: AZRebalance while the group's zones are out of balance (it would
+        launch and terminate instances to even them out, and the terminated ones are busy, undrained Nomad clients)."""
+        if "AZRebalance" not in processes:
+            return {}
+        asg = self._asg()
+        zones = {zone: 0 for zone in asg.get("AvailabilityZones") or []}
+        for entry in asg.get("Instances", []):
+            if lifecycle_state(entry.get("LifecycleState")) in (PENDING, IN_SERVICE) and entry.get("AvailabilityZone"):
+                zones[entry["AvailabilityZone"]] = zones.get(entry["AvailabilityZone"], 0) + 1
+        if len(zones) < 2 or max(zones.values()) - min(zones.values()) <= 1:
+            return {}
+        return {"AZRebalance": "AZRebalance stays suspended on %s: its zones are out of balance after the roll (%s), and AZRebalance would "
+                               "terminate busy Nomad clients without a drain to even them out. Resume it (aws autoscaling resume-processes "
+                               "--scaling-processes AZRebalance) when a drained, quiet moment allows, or leave it suspended."
+                               % (self.group_name, ", ".join("%s: %d" % kv for kv in sorted(zones.items())))}
 
     def suspend_scaling(self):
         asg = self._asg()
@@ -256,3 +333,46 @@ class AwsAsgProvider:
                    Tags=[{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": STATE_TAG}])
         if self._group is not None:
             self._group["Tags"] = [t for t in self._group.get("Tags", []) if t.get("Key") != STATE_TAG]
+
+    # -- a lock against two rolls at once, as a tag on the group: owner and expiry --------------------------
+    def lock_holder(self):
+        """The live lock (owner, until) or None; an expired lock is no lock."""
+        asg = self._group if self._group is not None else self._asg()
+        for tag in asg.get("Tags", []):
+            if tag.get("Key") == LOCK_TAG:
+                try:
+                    value = json.loads(tag.get("Value") or "{}")
+                except ValueError:
+                    return None
+                if _epoch(value.get("until")) > self._wall():
+                    return value
+        return None
+
+    def acquire_lock(self, owner, ttl):
+        self._group = self._asg()
+        holder = self.lock_holder()
+        if holder and holder.get("owner") != owner:
+            raise ProviderError("Another nomad_client_roll holds the roll lock of %s (%s, until %s). Wait for it to finish; if it died, the "
+                                "lock expires by itself at that time." % (self.group_name, holder.get("owner"), holder.get("until")))
+        value = json.dumps({"owner": owner, "until": _utc(self._wall() + ttl)}, sort_keys=True, separators=(",", ":"))
+        self._call(self.autoscaling, "create_or_update_tags", "tag %s with the roll's lock" % self.group_name,
+                   Tags=[{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": LOCK_TAG, "Value": value,
+                          "PropagateAtLaunch": False}])
+        # Two runs that both found no lock both wrote one: the last write wins, the other run sees it and stops.
+        self._group = self._asg()
+        holder = self.lock_holder()
+        if not holder or holder.get("owner") != owner:
+            raise ProviderError("Another nomad_client_roll took the roll lock of %s at the same moment (%s): this run stops before any "
+                                "change. Let that roll finish." % (self.group_name, (holder or {}).get("owner")))
+
+    def release_lock(self, owner):
+        self._group = self._asg()
+        holder = self.lock_holder()
+        if holder and holder.get("owner") == owner:
+            self._call(self.autoscaling, "delete_tags", "remove the roll's lock from %s" % self.group_name,
+                       Tags=[{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": LOCK_TAG}])
+            self._group["Tags"] = [t for t in self._group.get("Tags", []) if t.get("Key") != LOCK_TAG]
+
+
+def _num(value):
+    return int(value) if float(value).is_integer() else value

@@ -18,11 +18,14 @@ without replacing an instance twice. No old instance is terminated while a job r
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 
 from ..nomad import NomadError, active_allocations, node_is_draining, node_ready_eligible, was_killed
 from .model import ProviderError, RollError, WallClock
-from .planner import make_plan
+from .planner import STRATEGIES, make_plan
 
 NODE_ID_ATTRIBUTES = (
     "unique.platform.aws.instance-id",
@@ -56,6 +59,7 @@ class RollOptions:
     poll_interval: float = 10
     desired_capacity: int | None = None
     raise_max_size: bool = True
+    strategy: str = "batch"
 
     def validate(self):
         if self.max_unavailable < 0:
@@ -65,6 +69,8 @@ class RollOptions:
                 raise RollError("%s must be a positive number of seconds, got %s." % (name, getattr(self, name)))
         if self.desired_capacity is not None and self.desired_capacity < 0:
             raise RollError("desired_capacity must be 0 or more, got %s." % self.desired_capacity)
+        if self.strategy not in STRATEGIES:
+            raise RollError("strategy %r is not one of %s." % (self.strategy, ", ".join(STRATEGIES)))
 
 
 def node_keys(node):
@@ -130,10 +136,21 @@ class Roller:
         self._target_desired = None
         self._blockers = []
         self.min_ready_eligible = None
+        # The desired size the roll last set (or found): another value means someone else scaled the group.
+        self._expected_desired = None
+        self.owner = "%s:%d:%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
 
     # -- observation -------------------------------------------------------------------------------------
     def observe(self):
         group = self.provider.describe()
+        if self._expected_desired is not None and group.desired != self._expected_desired:
+            raise RollError(
+                "The desired size of %s changed behind the roll's back: %d, the roll expected %d. Something else scales the group (the "
+                "Nomad Autoscaler, a scaling policy, an instance refresh, a terraform apply, a person): the roll stopped without draining "
+                "or terminating anything more. Pause that scaler, then re-run the roll: it resumes from the live state."
+                % (group.name, group.desired, self._expected_desired))
+        if self._expected_desired is not None and group.blockers:
+            raise RollError("The roll stopped: %s" % " ".join(group.blockers))
         nodes = self.index.match(group.live())
         self._instances = group.live()
         self._track(group, nodes)
@@ -172,11 +189,27 @@ class Roller:
         group, nodes = self.observe()
         saved = self.provider.load_state()
         self._target_desired = self._target(group, saved, nodes)
+        serving = [iid for iid, node in nodes.items() if node.get("Status") == "ready"]
         plan = make_plan(group, self.options.batch_size, self.options.max_unavailable, self._target_desired,
-                         self._in_progress(group, nodes), {iid: n["ID"] for iid, n in nodes.items()})
+                         self._in_progress(group, nodes), {iid: n["ID"] for iid, n in nodes.items()}, serving_ids=serving,
+                         strategy=self.options.strategy, raise_max_size=self.options.raise_max_size)
         plan["resuming"] = bool(saved)
-        plan["warnings"] = list(group.warnings) + list(group.blockers)
-        self._blockers = list(group.blockers)
+        blockers = list(group.blockers)
+        target, unavailable = self._target_desired, self.options.max_unavailable
+        if plan["batches"] and unavailable and unavailable >= target:
+            blockers.append("max_unavailable=%d is not below the desired size %d: the roll could take every Nomad client out of service "
+                            "at once. Set max_unavailable below %d (0 keeps every client; the default)." % (unavailable, target, target))
+        if plan["batches"] and group.min_size > target - unavailable:
+            blockers.append("MinSize %d of %s is above desired %d - max_unavailable %d: Auto Scaling refuses to terminate an instance "
+                            "below MinSize. Lower max_unavailable to %d or MinSize to %d." % (
+                                group.min_size, group.name, target, unavailable, max(0, target - group.min_size), target - unavailable))
+        holder = getattr(self.provider, "lock_holder", lambda: None)()
+        if plan["batches"] and holder and holder.get("owner") != self.owner:
+            blockers.append("Another nomad_client_roll holds the roll lock of %s (%s, until %s): two rolls at once could drain the same "
+                            "capacity twice. Wait for it to finish; if it died, the lock expires by itself at that time."
+                            % (group.name, holder.get("owner"), holder.get("until")))
+        plan["warnings"] = list(group.warnings) + blockers
+        self._blockers = blockers
         return plan
 
     # -- the roll ----------------------------------------------------------------------------------------
@@ -210,18 +243,47 @@ class Roller:
         self._check_head_room(plan)
         state = {"desired": plan["target_desired"], "max_size": (saved or {}).get("max_size", plan["max_size"]),
                  "suspended": list((saved or {}).get("suspended", []))}
+        self._acquire_lock()
+        finished = False
         try:
+            self._expected_desired = plan["current_desired"]
             self._begin(plan, state)
             for number, batch in enumerate(plan["batches"], 1):
                 self._run_batch(number, batch, plan["target_desired"], result)
             self._verify(result)
-            self._finish(state, self.provider.describe())
+            self._expected_desired = None
+            self._finish(state, self.provider.describe(), result)
+            finished = True
         except (RollError, NomadError) as exc:
-            self._after_stop(state)
+            self._after_stop(state, result)
             self._close(result)
             raise RollStopped(str(exc), result, getattr(exc, "safe", True))
-        result["msg"] = "Replaced %d instance(s) in %d batch(es)." % (len(result["replaced"]), len(result["batches"]))
+        finally:
+            if not finished:
+                # also on an unexpected exception: the scaling processes, MaxSize and the lock are put back
+                self._after_stop(state, result)
+            self._release_lock()
+        result["msg"] = "Replaced %d instance(s) in %d batch(es) (strategy %s)." % (
+            len(result["replaced"]), len(result["batches"]), plan["strategy"])
         return self._close(result)
+
+    def _acquire_lock(self):
+        acquire = getattr(self.provider, "acquire_lock", None)
+        if acquire is None:
+            return
+        # the lock outlives the roll's own timeout a little, in wall seconds, so a dead run frees it by itself
+        ttl = self.options.timeout / float(getattr(self.clock, "factor", 1.0)) + 300
+        acquire(self.owner, ttl)
+        self.changed = True
+
+    def _release_lock(self):
+        release = getattr(self.provider, "release_lock", None)
+        if release is None:
+            return
+        try:
+            release(self.owner)
+        except RollError:
+            pass
 
     def _close(self, result):
         result["changed"] = self.changed
@@ -252,26 +314,51 @@ class Roller:
         if max_size is not None and plan["peak_desired"] > max_size:
             self.provider.set_max_size(plan["peak_desired"])
 
-    def _finish(self, state, group):
-        """Put back the maximum size (never below the desired size) and the suspended processes."""
+    def _restore_max_size(self, state, group):
         original = state.get("max_size")
         if original is not None and group.max_size is not None:
             wanted = max(int(original), group.desired)
             if wanted != group.max_size:
                 self.provider.set_max_size(wanted)
-        if state.get("suspended"):
-            self.provider.resume_scaling(state["suspended"])
+
+    def _finish(self, state, group, result=None):
+        """Put back the maximum size (never below the desired size) and the suspended processes. A process
+        the provider finds unsafe to resume now (AZRebalance with the zones out of balance: it would
+        terminate busy, undrained nodes) stays suspended, with a warning."""
+        self._restore_max_size(state, group)
+        suspended = list(state.get("suspended") or [])
+        if suspended:
+            unsafe = getattr(self.provider, "unsafe_to_resume", lambda names: {})(suspended)
+            resume = [name for name in suspended if name not in unsafe]
+            if resume:
+                self.provider.resume_scaling(resume)
+            if unsafe and result is not None:
+                result.setdefault("warnings", []).extend(unsafe.values())
         self.provider.clear_state()
         self.changed = True
 
-    def _after_stop(self, state):
-        """On a stop: resume the scaling processes, keep the target size saved so a re-run resumes."""
+    def _after_stop(self, state, result=None):
+        """On a stop: keep the target size saved so a re-run resumes; put MaxSize back as far as the group's
+        size allows; resume the suspended processes except AZRebalance, which would terminate undrained nodes
+        to balance the zones of a surged group (the re-run that finishes the roll resumes it)."""
+        if state.get("stopped"):
+            return
+        state["stopped"] = True
         try:
-            if state.get("suspended"):
-                self.provider.resume_scaling(state["suspended"])
-                state["suspended"] = []
-                self.provider.save_state(state)
-        except RollError:
+            group = self.provider.describe()
+            self._restore_max_size(state, group)
+            keep = [name for name in state.get("suspended") or [] if name == "AZRebalance"]
+            resume = [name for name in state.get("suspended") or [] if name not in keep]
+            if resume:
+                self.provider.resume_scaling(resume)
+            saved = {k: v for k, v in state.items() if k != "stopped"}
+            saved["suspended"] = keep
+            self.provider.save_state(saved)
+            if keep and result is not None:
+                result.setdefault("warnings", []).append(
+                    "AZRebalance stays suspended on %s: resuming it now could terminate Nomad clients that were not drained. "
+                    "The re-run that finishes the roll resumes it." % group.name)
+        except (RollError, NomadError):
             pass
 
     def _wait(self, check, until):
@@ -303,11 +390,14 @@ class Roller:
             event["finished"] = self._rel()
             return
         outdated, current = group.outdated(), group.current()
-        remaining_after = len(outdated) - len(batch)
-        needed_before = max(0, target - remaining_after - opts.max_unavailable)
+        # Capacity comes from ready, eligible Nomad nodes only: an outdated instance outside the batch without
+        # one (a failed boot) counts toward the group's size but not toward the floor, so it calls for surge.
+        serving_outside = sum(1 for inst in outdated if inst.id not in batch and inst.id in nodes and node_ready_eligible(nodes[inst.id]))
+        needed_before = max(0, target - opts.max_unavailable - serving_outside)
         desired_during = len(outdated) + max(len(current), needed_before)
         if desired_during > group.desired:
             self.provider.set_capacity(desired_during)
+            self._expected_desired = desired_during
             self.changed = True
             event["surge"] = desired_during - group.desired
         expect_current = max(desired_during, group.desired) - len(outdated)
@@ -336,13 +426,11 @@ class Roller:
 
         floor = max(0, target - opts.max_unavailable)
         others = sum(1 for inst in group.live() if inst.id not in batch and inst.id in nodes and node_ready_eligible(nodes[inst.id]))
-        # Outdated instances whose Nomad client is not up at all give no capacity with or without the roll
-        # (the roll replaces them in a later batch): they do not hold the roll back.
         broken = sorted(inst.id for inst in group.outdated() if inst.id not in batch
                         and not (inst.id in nodes and nodes[inst.id].get("Status") == "ready"))
         if broken:
             event["broken_elsewhere"] = broken
-        if others < floor - len(broken):
+        if others < floor:
             raise RollError("Batch %d: only %d ready, eligible Nomad nodes would remain outside the batch, below the capacity floor %d "
                             "(desired %d - max_unavailable %d). Nothing was drained. Check the nodes' health in Nomad (a node made "
                             "ineligible by hand counts as unavailable) and re-run." % (number, others, floor, target, opts.max_unavailable))
@@ -365,10 +453,12 @@ class Roller:
         for node in batch_nodes.values():
             # A node an earlier run drained already (its drain metadata says so) is not drained again. The
             # drain's metadata also records the target size, for providers that cannot keep state.
-            full = node if "LastDrain" in node else (self.nomad.node(node["ID"]) or {})
+            full = node if "LastDrain" in node and "DrainStrategy" in node else (self.nomad.node(node["ID"]) or {})
             marked = TARGET_META in ((full.get("LastDrain") or {}).get("Meta") or {})
             busy = any(owner == node["ID"] for owner in tracked.values())
-            if not node_is_draining(full) and (busy or not marked):
+            # A drain an earlier run started without a deadline gets the deadline now that force_after_deadline is set.
+            unforced = node_is_draining(full) and deadline and int((full.get("DrainStrategy") or {}).get("Deadline") or 0) <= 0
+            if unforced or (not node_is_draining(full) and (busy or not marked)):
                 self.nomad.drain(node["ID"], deadline, opts.ignore_system_jobs,
                                  meta={"message": "circleci.server.nomad_client_roll batch %d" % number, TARGET_META: str(target)})
                 self.changed = True
@@ -424,8 +514,21 @@ class Roller:
             if statuses.get(node_id) != "down" and active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs):
                 raise RollError("Batch %d: node %s has running allocations again after its drain; nothing was terminated. Find out what "
                                 "placed work on an ineligible node, then re-run." % (number, node_id))
-        self.provider.terminate(batch)
+        try:
+            self.provider.terminate(batch)
+        except Exception:
+            # Part of the batch may be gone already: report what was replaced, from the group itself.
+            self.changed = True
+            try:
+                live_now = {inst.id for inst in self.provider.describe().live()}
+                gone = [iid for iid in batch if iid not in live_now]
+                result["replaced"].extend(gone)
+                event["terminated_before_error"] = gone
+            except (RollError, NomadError):
+                pass
+            raise
         self.changed = True
+        self._expected_desired -= len(batch)
         result["replaced"].extend(batch)
         event["terminated"] = self._rel()
 
@@ -433,6 +536,7 @@ class Roller:
         group, nodes = self.observe()
         if group.desired < target:
             self.provider.set_capacity(target)
+            self._expected_desired = target
         event["finished"] = self._rel()
         event["duration"] = round(event["finished"] - event["started"], 1)
 

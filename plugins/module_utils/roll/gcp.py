@@ -47,7 +47,8 @@ class GcpMigProvider:
     kind = "gcp"
 
     def __init__(self, project, group_name, session, zone=None, region=None, base_url=DEFAULT_BASE_URL, retries=8, delay=1.0,
-                 max_delay=30.0, sleep=None, clock=None, operation_timeout=600, poll_interval=2.0, instance_template=None):
+                 max_delay=30.0, sleep=None, clock=None, operation_timeout=600, poll_interval=2.0, instance_template=None,
+                 api_timeout=30.0, now=None):
         if bool(zone) == bool(region):
             raise ProviderError("Give exactly one of zone (zonal managed instance group) or region (regional one) for the GCP group %s." % group_name)
         if not project:
@@ -59,6 +60,8 @@ class GcpMigProvider:
         self.region = region
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.retries = retries
+        self.api_timeout = float(api_timeout)
+        self._wall_now = now or time.monotonic
         self.delay = delay
         self.max_delay = max_delay
         self._sleep = sleep or time.sleep
@@ -80,22 +83,26 @@ class GcpMigProvider:
         return "%s/%s/instanceGroupManagers/%s" % (self.base_url, self._scope, self.group_name)
 
     def _request(self, method, url, what, params=None, body=None):
+        """One API call, retried within api_timeout seconds (retries included)."""
         attempt = 0
+        deadline = self._wall_now() + self.api_timeout
         while True:
+            left = deadline - self._wall_now()
             try:
-                response = self.session.request(method, url, params=params, json=body)
+                if left <= 0:
+                    raise TimeoutError("no time left")
+                response = self.session.request(method, url, params=params, json=body, timeout=(min(10.0, left), left))
             except Exception as exc:  # pylint: disable=broad-except
-                if attempt < self.retries:
+                if attempt < self.retries and self._backoff(attempt + 1, deadline):
                     attempt += 1
-                    self._backoff(attempt)
                     continue
-                raise ProviderError("Failed to %s: cannot reach %s: %s" % (what, self.base_url, exc))
+                raise ProviderError("Failed to %s: cannot reach %s within api_timeout=%ss (%d attempt(s)): %s. Check gcp_base_url and the "
+                                    "network path, or raise api_timeout." % (what, self.base_url, _num(self.api_timeout), attempt + 1, exc))
             status = response.status_code
             text = response.text or ""
             rate_limited = status == 403 and ("rateLimitExceeded" in text or "userRateLimitExceeded" in text)
-            if (status in RETRY_STATUSES or rate_limited) and attempt < self.retries:
+            if (status in RETRY_STATUSES or rate_limited) and attempt < self.retries and self._backoff(attempt + 1, deadline):
                 attempt += 1
-                self._backoff(attempt)
                 continue
             if status == 404:
                 raise ProviderError("Failed to %s: not found (404). Check project, zone or region and group_name: server-terraform names the "
@@ -107,8 +114,12 @@ class GcpMigProvider:
                 raise ProviderError("Failed to %s: %s %s" % (what, status, text[:300]))
             return response.json() if text.strip() else {}
 
-    def _backoff(self, attempt):
-        self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1))))
+    def _backoff(self, attempt, deadline):
+        pause = random.uniform(0, min(self.max_delay, self.delay * 2 ** (attempt - 1)))
+        if self._wall_now() + pause >= deadline:
+            return False
+        self._sleep(pause)
+        return True
 
     def _wait_operation(self, operation, what):
         deadline = self._now() + self.operation_timeout
@@ -219,3 +230,7 @@ class GcpMigProvider:
 
     def clear_state(self):
         return None
+
+
+def _num(value):
+    return int(value) if float(value).is_integer() else value

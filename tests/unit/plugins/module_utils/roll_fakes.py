@@ -53,6 +53,8 @@ class World:
         self.killed = []
         self.terminated = []
         self.state = None
+        self.lock = None
+        self.min_size = 0
         self.suspended = set()
         self.faults = {}
         self.calls = {}
@@ -193,7 +195,7 @@ class FakeProvider:
         instances = [GroupInstance(id=i["id"], up_to_date=i["template"] == self.world.template, state=IN_SERVICE,
                                    reason="" if i["template"] == self.world.template else "template %s" % i["template"])
                      for i in self.world.instances.values()]
-        return GroupState(name="clients", desired=self.world.desired, max_size=self.world.max_size, instances=instances,
+        return GroupState(name="clients", desired=self.world.desired, min_size=self.world.min_size, max_size=self.world.max_size, instances=instances,
                           config="template %s" % self.world.template)
 
     def set_capacity(self, desired):
@@ -212,7 +214,7 @@ class FakeProvider:
         self.world.terminate(instance_ids)
 
     def suspend_scaling(self):
-        todo = [p for p in ("AZRebalance",) if p not in self.world.suspended]
+        todo = [p for p in ("AZRebalance", "ScheduledActions") if p not in self.world.suspended]
         if todo:
             self.world.mutations.append(("suspend", tuple(todo)))
             self.world.suspended.update(todo)
@@ -235,6 +237,21 @@ class FakeProvider:
             self.world.mutations.append(("clear_state",))
             self.world.state = None
 
+    def lock_holder(self):
+        return dict(self.world.lock) if self.world.lock else None
+
+    def acquire_lock(self, owner, ttl):
+        holder = self.lock_holder()
+        if holder and holder["owner"] != owner:
+            raise ProviderError("locked by %s" % holder["owner"])
+        self.world.mutations.append(("lock", owner))
+        self.world.lock = {"owner": owner, "until": self.world.clock.t + ttl}
+
+    def release_lock(self, owner):
+        if self.world.lock and self.world.lock["owner"] == owner:
+            self.world.mutations.append(("unlock", owner))
+            self.world.lock = None
+
 
 class FakeNomad:
     def __init__(self, world):
@@ -254,6 +271,7 @@ class FakeNomad:
         self.world.nodes[node_id]["SchedulingEligibility"] = "eligible" if eligible else "ineligible"
 
     def drain(self, node_id, deadline_seconds, ignore_system_jobs=False, meta=None):
+        self.world._call("drain")
         self.world.mutations.append(("drain", node_id, deadline_seconds))
         node = self.world.nodes[node_id]
         node["SchedulingEligibility"] = "ineligible"

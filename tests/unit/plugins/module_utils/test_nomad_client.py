@@ -108,3 +108,66 @@ def test_node_state_helpers():
     assert nomad.node_ready_eligible({"Status": "ready", "SchedulingEligibility": "eligible", "Drain": False})
     assert not nomad.node_ready_eligible({"Status": "ready", "SchedulingEligibility": "eligible", "DrainStrategy": {}})
     assert not nomad.node_ready_eligible({"Status": "initializing", "SchedulingEligibility": "eligible"})
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def now(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.t += seconds
+
+
+class SlowSession(Session):
+    """Every attempt takes the whole read timeout it is given, then fails (an endpoint that never answers)."""
+
+    def __init__(self, clock):
+        super().__init__([])
+        self.clock = clock
+        self.timeouts = []
+
+    def request(self, method, url, params=None, data=None, timeout=None):
+        self.timeouts.append(timeout)
+        self.clock.t += timeout[1]
+        raise TimeoutError("read timed out")
+
+
+def test_the_timeout_bounds_the_call_with_its_retries_counted():
+    clock = Clock()
+    c = nomad.NomadClient("https://nomad:4646", session=SlowSession(clock), sleep=clock.sleep, now=clock.now, timeout=20)
+    with pytest.raises(nomad.NomadError, match="within nomad_timeout=20s"):
+        c.nodes()
+    assert clock.t <= 20.5
+
+
+def test_refused_connections_are_retried_until_the_timeout_not_a_fixed_count():
+    clock = Clock()
+    session = Session([ConnectionError("refused")] * 30)
+    c = nomad.NomadClient("https://nomad:4646", session=session, sleep=clock.sleep, now=clock.now, timeout=25, retries=100)
+    with pytest.raises(nomad.NomadError, match="Cannot reach Nomad"):
+        c.nodes()
+    assert clock.t <= 25 and len(session.calls) >= 5
+
+
+def test_a_never_answering_endpoint_fails_within_the_timeout():
+    import socket
+    import time
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts (the kernel does), never answers
+    try:
+        c = nomad.NomadClient("http://127.0.0.1:%d" % listener.getsockname()[1], timeout=1.5)
+        started = time.monotonic()
+        with pytest.raises(nomad.NomadError, match="nomad_timeout=1.5s"):
+            c.nodes()
+        assert time.monotonic() - started < 4
+    finally:
+        listener.close()
+
+
+def test_timeout_must_be_positive():
+    with pytest.raises(nomad.NomadError, match="nomad_timeout"):
+        nomad.NomadClient("https://nomad:4646", session=Session([]), timeout=0)

@@ -13,8 +13,10 @@ moto = pytest.importorskip("moto")
 from botocore.exceptions import ClientError  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.circleci.server.plugins.module_utils.roll.aws import (  # noqa: E402  pylint: disable=wrong-import-position
+    LOCK_TAG,
     STATE_TAG,
     AwsAsgProvider,
+    botocore_config,
 )
 from ansible_collections.circleci.server.plugins.module_utils.roll.model import ProviderError  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -27,6 +29,8 @@ def aws(monkeypatch):
         monkeypatch.setenv(name, "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    from ansible_collections.circleci.server.tests.lab.aws import moto_patches  # instance refreshes, as the lab's AWS answers them
+    moto_patches.install()
     with moto.mock_aws():
         yield boto3.client("autoscaling", region_name=REGION), boto3.client("ec2", region_name=REGION)
 
@@ -78,7 +82,9 @@ def test_launch_configuration_with_new_image_outdates_old_instances(aws):
     assert len(group.outdated()) == 2 and "image" in group.outdated()[0].reason
     # image_id makes any other AMI outdated, whatever the configuration says
     group = AwsAsgProvider("clients", autoscaling, ec2, image_id=image_1).describe()
-    assert not group.outdated()
+    # new instances would launch from image_2 and never be current: refused in the plan
+    assert any("image_id %s differs from the image" % image_1 in b for b in group.blockers)
+    assert not AwsAsgProvider("clients", autoscaling, ec2, image_id=image_2).describe().blockers
 
 
 def test_state_tag_and_processes_round_trip(aws):
@@ -139,3 +145,63 @@ def test_retries_run_out_and_other_errors_are_not_retried():
     with pytest.raises(ProviderError, match="SetDesiredCapacity"):
         AwsAsgProvider("clients", client, None, sleep=lambda s: None)._call(client, "set_desired_capacity", "set capacity")
     assert client.calls == 1
+
+
+def lc_group(autoscaling, size=2, zones=("us-east-1a",)):
+    autoscaling.create_launch_configuration(LaunchConfigurationName="lc-1", ImageId="ami-12c6146b", InstanceType="t3.micro")
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="clients", MinSize=0, MaxSize=size + 2, DesiredCapacity=size,
+                                          LaunchConfigurationName="lc-1", AvailabilityZones=list(zones))
+
+
+def test_an_active_instance_refresh_blocks_the_roll(aws):
+    autoscaling, ec2 = aws
+    lc_group(autoscaling)
+    provider = AwsAsgProvider("clients", autoscaling, ec2)
+    assert provider.describe().blockers == []
+    refresh = autoscaling.start_instance_refresh(AutoScalingGroupName="clients")["InstanceRefreshId"]
+    blockers = provider.describe().blockers
+    assert len(blockers) == 1 and refresh in blockers[0] and "cancel-instance-refresh" in blockers[0]
+
+
+def test_the_lock_refuses_a_second_owner_until_it_expires(aws):
+    autoscaling, ec2 = aws
+    lc_group(autoscaling)
+    wall = {"t": 1_800_000_000.0}
+    first = AwsAsgProvider("clients", autoscaling, ec2, wall=lambda: wall["t"])
+    second = AwsAsgProvider("clients", autoscaling, ec2, wall=lambda: wall["t"])
+    first.acquire_lock("host-a:1:aaaa", 600)
+    assert second.lock_holder()["owner"] == "host-a:1:aaaa"
+    with pytest.raises(ProviderError, match="host-a:1:aaaa"):
+        second.acquire_lock("host-b:2:bbbb", 600)
+    second.release_lock("host-b:2:bbbb")  # not its lock: left alone
+    assert first.lock_holder()["owner"] == "host-a:1:aaaa"
+    wall["t"] += 601  # the first run died: its lock expired
+    assert second.lock_holder() is None
+    second.acquire_lock("host-b:2:bbbb", 600)
+    second.release_lock("host-b:2:bbbb")
+    tags = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["clients"])["AutoScalingGroups"][0]["Tags"]
+    assert LOCK_TAG not in {t["Key"] for t in tags}
+
+
+def test_azrebalance_is_not_resumed_with_zones_out_of_balance():
+    provider = AwsAsgProvider("clients", None, None)
+
+    def group(zones):
+        return {"AvailabilityZones": ["us-east-1a", "us-east-1b"],
+                "Instances": [{"InstanceId": "i-%d" % n, "AvailabilityZone": z, "LifecycleState": "InService"} for n, z in enumerate(zones)]}
+    provider._asg = lambda: group(["us-east-1a", "us-east-1b", "us-east-1a", "us-east-1b"])
+    assert provider.unsafe_to_resume(["AZRebalance", "ScheduledActions"]) == {}
+    provider._asg = lambda: group(["us-east-1a", "us-east-1a", "us-east-1a", "us-east-1b"])
+    unsafe = provider.unsafe_to_resume(["AZRebalance", "ScheduledActions"])
+    assert list(unsafe) == ["AZRebalance"] and "us-east-1a: 3, us-east-1b: 1" in unsafe["AZRebalance"]
+
+
+def test_a_refused_endpoint_fails_within_api_timeout():
+    import time
+    client = boto3.client("autoscaling", region_name=REGION, endpoint_url="http://127.0.0.1:9", aws_access_key_id="x",
+                          aws_secret_access_key="y", config=botocore_config(4))
+    provider = AwsAsgProvider("clients", client, None, api_timeout=4)
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="api_timeout=4s"):
+        provider.describe()
+    assert time.monotonic() - started < 8

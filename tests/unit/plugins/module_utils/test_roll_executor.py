@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.circleci.server.plugins.module_utils.roll.executor import RollOptions, Roller, RollStopped
-from ansible_collections.circleci.server.plugins.module_utils.roll.model import RollError
+from ansible_collections.circleci.server.plugins.module_utils.roll.model import ProviderError, RollError
 from ansible_collections.circleci.server.tests.unit.plugins.module_utils.roll_fakes import FakeClock, FakeNomad, FakeProvider, World
 
 
@@ -103,8 +103,10 @@ def test_drain_past_deadline_without_force_stops_safely_and_resumes():
     # safe capacity: the surge is kept, the drained batch still runs its job
     assert world.desired == 8 and world.ready_eligible() >= 6
     assert info.value.result["batches"][0]["instances"] == ["i-001", "i-002"]
-    assert world.state == {"desired": 6, "max_size": 6, "suspended": []}
-    assert world.suspended == set()
+    # AZRebalance stays suspended while the group is surged: it could terminate undrained nodes to balance zones
+    assert world.state == {"desired": 6, "max_size": 6, "suspended": ["AZRebalance"]}
+    assert world.suspended == {"AZRebalance"}
+    assert any("AZRebalance stays suspended" in w for w in info.value.result["warnings"])
     # later, with the job done, a re-run finishes the roll from where it stopped
     world.clock.sleep(2000)
     result = rerun(world).run()
@@ -113,7 +115,7 @@ def test_drain_past_deadline_without_force_stops_safely_and_resumes():
     assert len(world.terminated) == len(set(world.terminated))
     assert result["batches"][0]["surge"] == 0  # the surge of the interrupted batch was reused
     assert_all_current(world, 6)
-    assert world.state is None and world.max_size == 6
+    assert world.state is None and world.max_size == 6 and world.suspended == set()
 
 
 def test_force_after_deadline_kills_and_reports():
@@ -241,6 +243,174 @@ def test_instances_without_a_nomad_node_are_replaced_without_drain():
     del world.nodes["node-i-006"]
     world.never_ready.add("i-006")
     result = roller.run()
-    assert "i-006" in result["replaced"] and result["batches"][-1]["without_node"] == ["i-006"]
+    # first: it costs nothing to remove and gives no capacity
+    assert "i-006" in result["replaced"] and result["batches"][0]["without_node"] == ["i-006"]
     assert_all_current(world, 6)
+    assert world.violations == [] and world.killed == []
+
+
+# -- found when tried as an operator would ---------------------------------------------------------------
+
+def test_rerun_after_a_boot_failure_keeps_the_capacity_floor():
+    """Bad image: the surge never joins Nomad; the template is fixed; the re-run must not drain healthy nodes
+    without surge (the surged, broken instances are outdated too and give no capacity)."""
+    world, roller = make(job_lengths=[300] * 6, boot_timeout=200)
+    world.never_ready.update({"i-007", "i-008"})
+    with pytest.raises(RollStopped, match="boot_timeout"):
+        roller.run()
+    assert world.desired == 8
+    world.new_template("v3")  # the fixed template; i-007 and i-008 (v2) are outdated now
+    started = world.clock.t
+    result = rerun(world).run()
+    assert world.min_ready_eligible(after=started) >= 6
+    assert result["min_ready_eligible"] >= 6
+    assert world.violations == [] and world.killed == []
+    assert_all_current(world, 6)
+    assert result["batches"][0]["instances"] == ["i-007", "i-008"] and result["batches"][0]["without_node"] == ["i-007", "i-008"]
+
+
+def test_force_after_deadline_on_a_rerun_reaches_nodes_already_draining_without_deadline():
+    world, roller = make(job_lengths=[5000, 10, 10, 10, 10, 10], drain_deadline=300)
+    with pytest.raises(RollStopped, match="drain_deadline=300"):
+        roller.run()
+    node = world.nodes["node-i-001"]
+    assert node["DrainStrategy"]["Deadline"] == 0
+    result = rerun(world, drain_deadline=300, force_after_deadline=True).run()
+    redrains = [m for m in world.mutations if m[0] == "drain" and m[1] == "node-i-001"]
+    assert [m[2] for m in redrains] == [0, 300]
+    assert result["killed"] == 1 and world.violations == []
+    assert_all_current(world, 6)
+
+
+def test_desired_changed_by_someone_else_stops_the_roll():
+    world, roller = make(job_lengths=[100] * 6)
+    original = world.tick
+
+    def autoscaler_scales_in():
+        original()
+        if world.clock.t == 40 and world.desired == 8:
+            world.desired = 7  # a scale-in by another scaler, during the first batch's boot
+    world.tick = autoscaler_scales_in
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    assert "changed behind the roll's back: 7, the roll expected 8" in str(info.value)
+    assert world.terminated == [] and not [m for m in world.mutations if m[0] in ("drain", "eligibility")]
+
+
+def test_partial_termination_is_reported_in_replaced():
+    world, roller = make(job_lengths=[50] * 6)
+    terminate = world.terminate
+
+    def fails_on_the_second(ids):
+        terminate(ids[:1])
+        if len(ids) > 1:
+            raise ProviderError("injected fault after one termination")
+    world.terminate = fails_on_the_second
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    assert info.value.result["replaced"] == ["i-001"]
+
+
+def test_an_unexpected_exception_still_puts_back_processes_max_size_and_lock():
+    world, roller = make(job_lengths=[50] * 6)
+    world.faults["terminate"] = 1
+    original = roller.provider.terminate
+
+    def crash(ids):
+        raise KeyError("a bug")
+    roller.provider.terminate = crash
+    with pytest.raises(KeyError):
+        roller.run()
+    assert world.suspended == {"AZRebalance"}  # ScheduledActions resumed; AZRebalance waits for the roll to finish
+    assert world.max_size == 8  # the surged group needs it: never below the desired size
+    assert world.lock is None
+    roller.provider.terminate = original
+    world.faults.clear()
+    rerun(world).run()
+    assert world.max_size == 6 and world.suspended == set() and world.lock is None
+
+
+def test_a_second_concurrent_roll_is_refused_by_the_lock():
+    world, roller = make(job_lengths=[50] * 6)
+    world.lock = {"owner": "other-host:4242:abcd", "until": "2099-01-01T00:00:00Z"}
+    plan = roller.plan()
+    assert any("holds the roll lock" in w for w in plan["warnings"])
+    with pytest.raises(RollError, match="holds the roll lock"):
+        roller.run()
+    assert world.mutations == []
+
+
+def test_the_lock_is_taken_for_the_roll_and_released():
+    world, roller = make(job_lengths=[50] * 6)
+    owners = []
+    terminate = world.terminate
+
+    def spy(ids):
+        owners.append(dict(world.lock or {}))
+        terminate(ids)
+    world.terminate = spy
+    roller.run()
+    assert owners and all(o.get("owner") == roller.owner for o in owners)
+    assert world.lock is None
+
+
+def test_max_unavailable_not_below_desired_is_refused():
+    world, roller = make(max_unavailable=6)
+    with pytest.raises(RollError, match="max_unavailable=6 is not below the desired size 6"):
+        roller.run()
+    assert world.mutations == []
+
+
+def test_min_size_above_desired_minus_max_unavailable_is_refused():
+    world, roller = make(max_unavailable=2)
+    world.min_size = 5
+    with pytest.raises(RollError, match="MinSize 5"):
+        roller.run()
+    assert world.mutations == []
+
+
+def test_full_surge_replaces_everything_in_one_drain_within_boot_plus_longest_job():
+    world, roller = make(job_lengths=[400, 100, 200, 300, 50, 150], max_size=12, strategy="auto")
+    plan = roller.plan()
+    assert plan["strategy"] == "surge" and "full surge" in plan["strategy_reason"] and len(plan["batches"]) == 1
+    started = world.clock.t
+    result = roller.run()
+    assert len(result["batches"]) == 1 and result["batches"][0]["surge"] == 6
+    assert world.violations == [] and world.killed == []
+    assert world.min_ready_eligible(after=started) >= 6
+    assert_all_current(world, 6)
+    assert world.max_size == 12
+    # boot (90) + longest job (400), plus a few polls
+    assert result["duration"] <= 1.2 * (90 + 400)
+
+
+def test_auto_takes_the_largest_surge_the_head_room_allows():
+    world, roller = make(job_lengths=[100] * 6, max_size=9, strategy="auto")
+    plan = roller.plan()
+    assert plan["strategy"] == "surge" and plan["batch_size"] == 3 and "leaves room for 3" in plan["strategy_reason"]
+    result = roller.run()
+    assert [b["surge"] for b in result["batches"]] == [3, 3]
+    assert world.max_size == 9 and not [m for m in world.mutations if m[0] == "set_max_size"]
+    assert_all_current(world, 6)
+
+
+def test_auto_without_head_room_is_batch_and_says_why():
+    world, roller = make(strategy="auto")
+    plan = roller.plan()
+    assert plan["strategy"] == "batch" and "no head-room" in plan["strategy_reason"]
+
+
+@pytest.mark.parametrize("fault", ["drain", "terminate"])  # between surge and drain; between drain and terminate
+@pytest.mark.parametrize("strategy", ["batch", "surge"])
+def test_each_strategy_resumes_after_a_fault_without_replacing_twice(strategy, fault):
+    world, roller = make(job_lengths=[100] * 6, strategy=strategy)
+    world.faults[fault] = 1
+    with pytest.raises(RollStopped, match="injected fault"):
+        roller.run()
+    assert world.desired == 8 if strategy == "batch" else world.desired == 12
+    world.faults.clear()
+    rerun(world, strategy=strategy).run()
+    assert len(world.terminated) == len(set(world.terminated)) == 6
+    assert_all_current(world, 6)
+    assert world.max_size == 6 and world.suspended == set() and world.state is None
     assert world.violations == [] and world.killed == []

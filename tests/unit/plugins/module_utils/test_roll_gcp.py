@@ -34,7 +34,7 @@ class FakeCompute:
         self.errors = []
         self.ops = {}
 
-    def request(self, method, url, params=None, json=None):  # pylint: disable=redefined-outer-name
+    def request(self, method, url, params=None, json=None, timeout=None):  # pylint: disable=redefined-outer-name,unused-argument
         self.calls.append((method, url.replace(BASE, ""), params, json))
         if self.errors:
             return self.errors.pop(0)
@@ -132,7 +132,7 @@ def test_proactive_update_policy_blocks_the_roll():
     fake = FakeCompute()
     original = fake.request
 
-    def with_policy(method, url, params=None, json=None):  # pylint: disable=redefined-outer-name
+    def with_policy(method, url, params=None, json=None, timeout=None):  # pylint: disable=redefined-outer-name,unused-argument
         response = original(method, url, params=params, json=json)
         if url == MIG and response.status_code == 200:
             body = response.json()
@@ -149,7 +149,7 @@ def test_instance_template_option_patches_template_and_policy_once():
     original = fake.request
     patches = []
 
-    def with_patch(method, url, params=None, json=None):  # pylint: disable=redefined-outer-name
+    def with_patch(method, url, params=None, json=None, timeout=None):  # pylint: disable=redefined-outer-name,unused-argument
         if method == "PATCH":
             patches.append(json)
             fake.template = BASE + "/projects/p/global/instanceTemplates/" + json["versions"][0]["instanceTemplate"].rsplit("/", 1)[1]
