@@ -76,6 +76,15 @@ options:
       - A user to impersonate for every request.
       - Can also be set with the E(K8S_AUTH_IMPERSONATE_USER) environment variable.
     type: str
+  request_timeout:
+    description:
+      - Seconds one Kubernetes API request may take, its connection retries included (a refused connection is
+        retried twice within it; a request the server received and did not answer is not retried).
+      - A cluster that accepts connections and never answers fails the task after this long, with a message
+        naming the API server. Raise it for a slow API server; more than 0, at most 3600.
+      - Can also be set with the E(CIRCLECI_SERVER_K8S_REQUEST_TIMEOUT) environment variable.
+    type: float
+    default: 20
 requirements:
   - kubernetes (the Python client) >= 24.2.0
 notes:

@@ -21,9 +21,17 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import re
 
 from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.circleci.server.plugins.module_utils.files import (
+    InputError,
+    load_yaml,
+    read_text,
+    yaml_error_message,
+)
 
 try:
     import kubernetes  # noqa: F401  pylint: disable=unused-import
@@ -51,10 +59,17 @@ K8S_AUTH_ARGSPEC = {
     "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
     "no_proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_NO_PROXY"])},
     "impersonate_user": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])},
+    "request_timeout": {"type": "float", "default": 20.0,
+                        "fallback": (env_fallback, ["CIRCLECI_SERVER_K8S_REQUEST_TIMEOUT"])},
 }
 
-# Seconds to wait for one API response: a preflight must not hang on an unreachable cluster.
-REQUEST_TIMEOUT = 30
+# Seconds one API request may take, connection retries included: a preflight must not hang on an
+# unreachable cluster (urllib3's default of 3 retries per request made a 30 s timeout last 120 s).
+REQUEST_TIMEOUT = 20.0
+MAX_REQUEST_TIMEOUT = 3600.0
+# Refused or reset connections are retried within the budget; a request that was sent and not answered is
+# not (a server that accepts and never answers would only take the budget again).
+CONNECT_RETRIES = 2
 
 
 class K8sError(Exception):
@@ -66,10 +81,62 @@ def missing_library_message() -> str:
             "Python library (pip install kubernetes) into the Python that runs the module (%s)." % K8S_IMPORT_ERROR)
 
 
+def request_timeout_from_params(params) -> float:
+    """The ``request_timeout`` option, checked: seconds, more than 0 and at most an hour."""
+    value = params.get("request_timeout")
+    if value is None:
+        return REQUEST_TIMEOUT
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_REQUEST_TIMEOUT:
+        raise K8sError("request_timeout is %r: set it to the seconds one Kubernetes API request may take, more than "
+                       "0 and at most %d (default %d)." % (value, MAX_REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+    return float(value)
+
+
+def timeout_pair(request_timeout):
+    """The (connect, read) timeouts of one attempt, so that every connection retry fits in ``request_timeout``."""
+    return (max(0.5, request_timeout / (CONNECT_RETRIES + 1)), request_timeout)
+
+
+def _retries():
+    """Connection retries only, a short backoff, never a retry of a request the server received."""
+    from urllib3.util.retry import Retry  # pylint: disable=import-outside-toplevel
+    return Retry(total=CONNECT_RETRIES, connect=CONNECT_RETRIES, read=0, status=0, other=0, redirect=0,
+                 backoff_factor=0.2, raise_on_status=False)
+
+
 def _truthy(value) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
+
+
+def _no_secrets(exc) -> str:
+    """An exception's text with anything that looks like a token or a key cut out."""
+    return re.sub(r"(?i)(token|password|secret|key|cert)[^,;)]*", r"\1 (not shown)", str(exc))[:300]
+
+
+def _kubeconfig_paths(kubeconfig):
+    if isinstance(kubeconfig, dict):
+        return []
+    if kubeconfig:
+        return [str(kubeconfig)]
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [path for path in env.split(os.pathsep) if path and os.path.exists(path)]
+    default = os.path.expanduser("~/.kube/config")
+    return [default] if os.path.exists(default) else []
+
+
+def _check_kubeconfig(kubeconfig):
+    """Refuse a kubeconfig file that is not a regular file, too big, not YAML or not a mapping, with a message."""
+    if kubeconfig is not None and not isinstance(kubeconfig, (dict, str)):
+        raise InputError("kubeconfig is a %s: give the path of a kubeconfig file, or the config itself as a "
+                         "dictionary." % type(kubeconfig).__name__)
+    for path in _kubeconfig_paths(kubeconfig):
+        document = load_yaml(read_text(path, "The kubeconfig"), "The kubeconfig %s" % path)
+        if document is not None and not isinstance(document, dict):
+            raise InputError("The kubeconfig %s is a YAML %s, not a kubeconfig (a mapping with clusters, contexts "
+                             "and users): give the path of a kubeconfig file." % (path, type(document).__name__))
 
 
 def api_client_from_params(params):
@@ -87,6 +154,7 @@ def api_client_from_params(params):
     context = params.get("context")
     host = params.get("host")
     try:
+        _check_kubeconfig(kubeconfig)
         if isinstance(kubeconfig, dict):
             config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration)
         elif kubeconfig:
@@ -98,10 +166,16 @@ def api_client_from_params(params):
                 if context:
                     raise
                 config.load_incluster_config(client_configuration=configuration)
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
+    except InputError as exc:
+        raise K8sError(str(exc))
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise K8sError(
             "Could not load the Kubernetes configuration (%s): give kubeconfig (a path or a dict) and context, "
-            "or host and api_key, or set K8S_AUTH_KUBECONFIG." % exc)
+            "or host and api_key, or set K8S_AUTH_KUBECONFIG." % _no_secrets(exc))
+    except Exception as exc:  # pylint: disable=broad-except  # yaml.YAMLError from the client's own loader
+        if type(exc).__module__.startswith("yaml"):
+            raise K8sError(yaml_error_message(exc, "The kubeconfig"))
+        raise
 
     if host:
         configuration.host = host
@@ -118,6 +192,7 @@ def api_client_from_params(params):
     if params.get("no_proxy"):
         configuration.no_proxy = params["no_proxy"]
 
+    configuration.retries = _retries()
     api_client = client.ApiClient(configuration)
     if params.get("impersonate_user"):
         api_client.set_default_header("Impersonate-User", params["impersonate_user"])
@@ -146,17 +221,28 @@ def _status(exc):
     return getattr(exc, "status", None)
 
 
-def describe_api_error(exc, what) -> str:
-    """A sentence for a failed read: what failed and what to check."""
+def describe_api_error(exc, what, host=None, request_timeout=None) -> str:
+    """A sentence for a failed read: what failed, against which endpoint, and what to check."""
     status = _status(exc)
+    if status is None and is_timeout(exc):
+        return ("The Kubernetes API server %s did not answer within request_timeout (%g s) while reading %s: check "
+                "that the cluster is up and that kubeconfig/context/host point at it; raise request_timeout (or "
+                "CIRCLECI_SERVER_K8S_REQUEST_TIMEOUT) if it is only slow." % (
+                    host or "(unknown host)", request_timeout or REQUEST_TIMEOUT, what))
     if status in (401, 403):
         return ("Reading %s was refused (HTTP %s): the credentials in use lack read access; "
                 "use a kubeconfig or token allowed to get and list it." % (what, status))
     if status is None:
-        return ("Could not reach the Kubernetes API server while reading %s (%s): check that the cluster is up, "
-                "that kubeconfig/context/host point at it and that the network allows it." % (what, exc))
+        return ("Could not reach the Kubernetes API server %s while reading %s (%s): check that the cluster is up, "
+                "that kubeconfig/context/host point at it and that the network allows it." % (
+                    host or "", what, _no_secrets(exc)))
     reason = getattr(exc, "reason", "") or ""
     return "Reading %s failed (HTTP %s %s): check the API server's health and retry." % (what, status, reason)
+
+
+def is_timeout(exc) -> bool:
+    text = "%s %s" % (type(exc).__name__, exc)
+    return "timeout" in text.lower() or "timed out" in text.lower()
 
 
 class K8sReader:
@@ -172,7 +258,11 @@ class K8sReader:
 
     @classmethod
     def from_params(cls, params):
-        return cls(api_client_from_params(params))
+        return cls(api_client_from_params(params), request_timeout_from_params(params))
+
+    @property
+    def host(self):
+        return getattr(getattr(self.api_client, "configuration", None), "host", None)
 
     def _api(self, class_name):
         from kubernetes import client
@@ -180,19 +270,19 @@ class K8sReader:
 
     def _call(self, what, method, *args, **kwargs):
         kwargs["_preload_content"] = False
-        kwargs["_request_timeout"] = self.request_timeout
+        kwargs["_request_timeout"] = timeout_pair(self.request_timeout)
         try:
             response = method(*args, **kwargs)
             return json.loads(response.data or b"null")
         except ApiException as exc:
             if _status(exc) == 404:
                 return None
-            raise K8sError(describe_api_error(exc, what))
+            raise K8sError(describe_api_error(exc, what, self.host, self.request_timeout))
         except (OSError, ValueError) as exc:
-            raise K8sError(describe_api_error(exc, what))
+            raise K8sError(describe_api_error(exc, what, self.host, self.request_timeout))
         except Exception as exc:  # urllib3 errors do not all derive from OSError  pylint: disable=broad-except
             if type(exc).__module__.startswith("urllib3"):
-                raise K8sError(describe_api_error(exc, what))
+                raise K8sError(describe_api_error(exc, what, self.host, self.request_timeout))
             raise
 
     def version(self) -> dict:

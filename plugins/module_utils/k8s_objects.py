@@ -101,7 +101,7 @@ class ObjectClient:
 
     @classmethod
     def from_params(cls, params):
-        return cls(k8s.api_client_from_params(params))
+        return cls(k8s.api_client_from_params(params), k8s.request_timeout_from_params(params))
 
     @staticmethod
     def path(kind, namespace, name=None):
@@ -123,8 +123,18 @@ class ObjectClient:
                 return None
             raise k8s.K8sError(_describe(exc, what, method))
         except (OSError, ValueError) as exc:
-            raise k8s.K8sError(_describe(exc, what, method))
+            raise k8s.K8sError(self._unreachable(exc, what, method))
+        except Exception as exc:  # urllib3 errors do not all derive from OSError  pylint: disable=broad-except
+            if type(exc).__module__.startswith("urllib3"):
+                raise k8s.K8sError(self._unreachable(exc, what, method))
+            raise
         return json.loads(data or b"null")
+
+    def _unreachable(self, exc, what, method):
+        host = getattr(getattr(self.api_client, "configuration", None), "host", None)
+        if k8s.is_timeout(exc):
+            return k8s.describe_api_error(exc, what, host, self.request_timeout)
+        return _describe(exc, what, method)
 
     def _send(self, path, method, query, headers, body):
         """The response body of one request; ApiException for an error status (both client generations)."""
@@ -134,14 +144,14 @@ class ObjectClient:
                 method=method, resource_path=path, query_params=query, header_params=headers, body=body,
                 auth_settings=["BearerToken"])
             response = client.call_api(method, url, header_params=headers, body=body, post_params=post,
-                                       _request_timeout=self.request_timeout)
+                                       _request_timeout=k8s.timeout_pair(self.request_timeout))
             response.read()
             if not 200 <= response.status <= 299:
                 raise k8s.ApiException(http_resp=response)
             return response.data
         response = client.call_api(path, method, query_params=query, header_params=headers, body=body,
                                    auth_settings=["BearerToken"], _preload_content=False,
-                                   _request_timeout=self.request_timeout)
+                                   _request_timeout=k8s.timeout_pair(self.request_timeout))
         return (response[0] if isinstance(response, tuple) else response).data
 
     def list(self, kind, namespace, label_selector=None):

@@ -11,6 +11,7 @@ excluded and ``spec.includedNamespaces`` names it, is ``*`` or is empty (Velero'
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -21,6 +22,10 @@ CHART_REV_LABEL = "chart--rev"
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+# A year: anything longer is a typo (and a huge number overflows timedelta).
+MAX_AGE_SECONDS = 366 * 86400
 
 
 class DurationError(ValueError):
@@ -40,10 +45,18 @@ def parse_duration(value) -> timedelta:
         elif text and re.fullmatch(r"(?:\d+(?:\.\d+)?[dhms])+", text):
             seconds = sum(float(num) * _UNITS[unit] for num, unit in _DURATION_RE.findall(text))
         else:
-            raise DurationError("'%s' is not a duration: use for example 24h, 90m or 2d" % value)
-    if seconds <= 0:
+            raise DurationError("'%s' is not a duration: use for example 24h, 90m or 2d" % _shown(value))
+    if math.isnan(seconds) or seconds <= 0:
         raise DurationError("'%s' is not a positive duration: use for example 24h" % value)
+    if seconds > MAX_AGE_SECONDS:
+        raise DurationError("'%s' is longer than %dd, the longest max age that makes sense for the backup before an "
+                            "upgrade: use for example 24h or 7d" % (_shown(value), MAX_AGE_SECONDS // 86400))
     return timedelta(seconds=seconds)
+
+
+def _shown(value) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:40] + "... (%d characters)" % len(text)
 
 
 def format_duration(delta) -> str:

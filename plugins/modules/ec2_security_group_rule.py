@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - circleci.server.request_timeout
 attributes:
   check_mode:
     support: full
@@ -43,14 +44,16 @@ options:
     choices: [ingress, egress]
     default: ingress
   protocol:
-    description: C(tcp), C(udp), C(icmp), a protocol number, or C(-1) for all traffic.
+    description:
+      - C(tcp), C(udp), C(icmp), C(icmpv6), a protocol number (0-255), or C(-1) for all traffic.
+      - Anything else is refused, with O(state=absent) too (a typo must not report that there was nothing to revoke).
     type: str
     default: tcp
   from_port:
-    description: First port of the rule.
+    description: First port of the rule, 0-65535 (for ICMP, the type, -1 to 255). Out of range is refused.
     type: int
   to_port:
-    description: Last port of the rule; defaults to O(from_port).
+    description: Last port of the rule; defaults to O(from_port). Not lower than O(from_port).
     type: int
   cidr_ip:
     description: IPv4 sources. With O(state=absent) and no source at all, every source is revoked.
@@ -127,6 +130,14 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    REQUEST_TIMEOUT_SPEC,
+    TimeoutOptionError,
+    botocore_config,
+    check_timeout,
+    fail_aws,
+)
+
 from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud import ec2_rules
 
 
@@ -142,6 +153,7 @@ def argument_spec():
         source_group_id=dict(type="list", elements="str", default=[]),
         description=dict(type="str"),
         state=dict(type="str", choices=["present", "absent"], default="absent"),
+        **REQUEST_TIMEOUT_SPEC
     )
 
 
@@ -151,7 +163,7 @@ def read_permissions(module, client, group_id, direction):
     except is_boto3_error_code(["InvalidGroup.NotFound", "InvalidGroupId.Malformed"]):
         groups = []
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Failed to describe security group %s" % group_id)
+        fail_aws(module, client, e, "Failed to describe security group %s" % group_id)
     if not groups:
         module.fail_json(msg="Security group %s does not exist: check the group ID (the vm-service VMs' group, "
                              "machine_provisioner/vm_service.providers.ec2.securityGroupId in the values)." % group_id)
@@ -162,14 +174,19 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True,
                               required_if=[("state", "present", ("from_port",))])
     p = module.params
-    protocol = ec2_rules.protocol_name(p["protocol"])
     from_port = p["from_port"]
     to_port = p["to_port"] if p["to_port"] is not None else from_port
+    try:
+        timeout = check_timeout(p["request_timeout"])
+        protocol = ec2_rules.check_rule(p["protocol"], from_port, to_port, p["cidr_ip"], p["cidr_ipv6"],
+                                        p["source_group_id"])
+    except (TimeoutOptionError, ec2_rules.RuleError) as e:
+        module.fail_json(msg="%s Nothing was changed." % e)
     if protocol != "-1" and from_port is None:
         module.fail_json(msg="from_port is required for protocol %s." % protocol)
     if p["state"] == "present" and not (p["cidr_ip"] or p["cidr_ipv6"]):
         module.fail_json(msg="state=present needs cidr_ip or cidr_ipv6 (the sources the rule admits).")
-    client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+    client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff(), config=botocore_config(timeout))
     before = read_permissions(module, client, p["group_id"], p["direction"])
     revoke, authorize = [], None
     if p["state"] == "absent":
@@ -185,8 +202,8 @@ def main():
         try:
             call(GroupId=p["group_id"], IpPermissions=revoke or [authorize], aws_retry=True)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            module.fail_json_aws(e, msg="Failed to %s the %s rule %s %s-%s of security group %s (other rules untouched; re-run to retry)"
-                                 % (verb, p["direction"], protocol, from_port, to_port, p["group_id"]))
+            fail_aws(module, client, e, "Failed to %s the %s rule %s %s-%s of security group %s (other rules untouched; "
+                     "re-run to retry)" % (verb, p["direction"], protocol, from_port, to_port, p["group_id"]))
         after = read_permissions(module, client, p["group_id"], p["direction"])
     module.exit_json(
         changed=changed, group_id=p["group_id"], rules=ec2_rules.flatten(after),

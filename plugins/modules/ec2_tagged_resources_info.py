@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - circleci.server.request_timeout
 attributes:
   check_mode:
     support: full
@@ -81,6 +82,14 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    REQUEST_TIMEOUT_SPEC,
+    TimeoutOptionError,
+    botocore_config,
+    check_timeout,
+    fail_aws,
+)
+
 
 def _name(tags):
     return next((t.get("Value") for t in tags or [] if t.get("Key") == "Name"), "")
@@ -116,16 +125,21 @@ def main():
         tag_value=dict(type="str", required=True),
         instance_states=dict(type="list", elements="str", default=["pending", "running", "stopping", "stopped"]),
         volumes=dict(type="bool", default=True),
+        **REQUEST_TIMEOUT_SPEC
     ), supports_check_mode=True)
     p = module.params
-    client = module.client("ec2")
+    try:
+        timeout = check_timeout(p["request_timeout"])
+    except TimeoutOptionError as e:
+        module.fail_json(msg=str(e))
+    client = module.client("ec2", config=botocore_config(timeout))
     tagged = [{"Name": "tag:%s" % p["tag_key"], "Values": [p["tag_value"]]}]
     try:
         instances = _pages(client, "describe_instances", "Reservations",
                            Filters=tagged + [{"Name": "instance-state-name", "Values": p["instance_states"]}])
         volumes = _pages(client, "describe_volumes", "Volumes", Filters=tagged) if p["volumes"] else []
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="Failed to list the EC2 resources tagged %s=%s" % (p["tag_key"], p["tag_value"]))
+        fail_aws(module, client, e, "Failed to list the EC2 resources tagged %s=%s" % (p["tag_key"], p["tag_value"]))
     module.exit_json(changed=False,
                      instances=sorted((instance_row(i) for i in instances), key=lambda r: r["instance_id"]),
                      volumes=sorted((volume_row(v) for v in volumes), key=lambda r: r["volume_id"]))

@@ -30,6 +30,8 @@ attributes:
   diff_mode:
     support: full
     description: The policy's bindings (role to members) before and after.
+extends_documentation_fragment:
+  - circleci.server.request_timeout
 requirements:
   - requests
   - google-auth (unless O(gcp_auth_kind=none))
@@ -102,9 +104,16 @@ etag:
   sample: BwYDq2nXW1c=
 """
 
-import os
+import json
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.circleci.server.plugins.module_utils.files import InputError, read_text
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    REQUEST_TIMEOUT_SPEC,
+    TimeoutOptionError,
+    check_timeout,
+)
 
 from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud.gcp_iam import (
     GcpIamError,
@@ -120,6 +129,7 @@ except ImportError:
 
 try:
     import google.auth
+    import google.auth.exceptions
     from google.auth.transport.requests import AuthorizedSession
     HAS_GOOGLE_AUTH = True
 except ImportError:
@@ -139,10 +149,11 @@ def argument_spec():
         gcp_base_url=dict(type="str", default="https://iam.googleapis.com"),
         gcp_auth_kind=dict(type="str", choices=["application", "serviceaccount", "none"], default="application"),
         gcp_credentials_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"])),
+        **REQUEST_TIMEOUT_SPEC
     )
 
 
-def build_session(module):
+def build_session(module, timeout):
     params = module.params
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
@@ -152,19 +163,36 @@ def build_session(module):
         module.fail_json(msg=missing_required_lib("google-auth"))
     if params["gcp_auth_kind"] == "serviceaccount":
         path = params["gcp_credentials_file"]
-        if not path or not os.path.exists(path):
+        if not path:
             module.fail_json(msg="gcp_auth_kind=serviceaccount needs gcp_credentials_file, the path of a service account key file.")
-        from google.oauth2 import service_account  # pylint: disable=import-outside-toplevel
-        credentials = service_account.Credentials.from_service_account_file(path, scopes=SCOPES)
+        try:
+            info = json.loads(read_text(path, "gcp_credentials_file", max_bytes=64 * 1024))
+            from google.oauth2 import service_account  # pylint: disable=import-outside-toplevel
+            credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        except InputError as exc:
+            module.fail_json(msg=str(exc))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            module.fail_json(msg="gcp_credentials_file %s is not a service account key (a JSON document with "
+                                 "type, client_email and private_key): download a key of the service account, or use "
+                                 "gcp_auth_kind=application." % path)
     else:
-        credentials, dummy = google.auth.default(scopes=SCOPES)
-    return AuthorizedSession(credentials)
+        try:
+            credentials, dummy = google.auth.default(scopes=SCOPES)
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            module.fail_json(msg="No GCP credentials: %s Set GOOGLE_APPLICATION_CREDENTIALS, or use "
+                                 "gcp_auth_kind=serviceaccount with gcp_credentials_file." % str(exc).split("\n", 1)[0])
+    return AuthorizedSession(credentials, refresh_timeout=timeout)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    iam = ServiceAccountIam(build_session(module), p["service_account"], project=p["project"], base_url=p["gcp_base_url"])
+    try:
+        timeout = check_timeout(p["request_timeout"])
+    except TimeoutOptionError as exc:
+        module.fail_json(msg=str(exc))
+    iam = ServiceAccountIam(build_session(module, timeout), p["service_account"], project=p["project"],
+                            base_url=p["gcp_base_url"], timeout=timeout)
     try:
         before, after, changed = iam.ensure(p["role"], p["member"], p["state"], p["replaces"], check_mode=module.check_mode)
     except GcpIamError as e:

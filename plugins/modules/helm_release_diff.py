@@ -29,6 +29,8 @@ attributes:
   diff_mode:
     support: full
     description: With C(--diff) the resource changes are shown as text.
+extends_documentation_fragment:
+  - circleci.server.request_timeout
 options:
   release_name:
     description: The Helm release.
@@ -135,15 +137,30 @@ commands:
   elements: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.circleci.server.plugins.module_utils import process
 from ansible_collections.circleci.server.plugins.module_utils import release_diff as release_diff_utils
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    REQUEST_TIMEOUT_SPEC,
+    TimeoutOptionError,
+    check_timeout,
+)
 from ansible_collections.circleci.server.plugins.module_utils.release_diff import (
     ManifestError,
     diff_releases,
     render_diff_text,
 )
 from ansible_collections.circleci.server.plugins.module_utils.versions import KUBERNETES, VersionError, normalise_version
+
+
+def _helm_env():
+    """The module's environment, with a C locale for stable messages."""
+    env = dict(os.environ)
+    env.setdefault("LC_ALL", "C")
+    return env
 
 
 def _connection_args(params):
@@ -167,6 +184,7 @@ def main():
             kubeconfig=dict(type="path"),
             context=dict(type="str"),
             binary_path=dict(type="path"),
+            **REQUEST_TIMEOUT_SPEC
         ),
         supports_check_mode=True,
     )
@@ -178,16 +196,30 @@ def main():
             params["chart_version"] = normalise_version(params["chart_version"], "chart_version")
         if params["kube_version"] is not None:
             params["kube_version"] = normalise_version(params["kube_version"], "kube_version", KUBERNETES)
-    except VersionError as exc:
+        timeout = check_timeout(params["request_timeout"])
+    except (VersionError, TimeoutOptionError) as exc:
         module.fail_json(msg=str(exc))
     helm = params["binary_path"] or module.get_bin_path("helm", required=True)
     namespace = params["release_namespace"]
     commands = []
 
+    def run(command, what):
+        try:
+            return process.run(command, timeout, env=_helm_env())
+        except process.CommandTimeout:
+            module.fail_json(msg="%s: helm did not finish within request_timeout (%g s); the Kubernetes API server of %s "
+                                 "or the chart registry of %s is not answering. Check that they are reachable from "
+                                 "this host; raise request_timeout if they are only slow." % (
+                                     what, timeout, params["kubeconfig"] or "the current kubeconfig",
+                                     params["chart_ref"]), commands=commands)
+        except OSError as exc:
+            module.fail_json(msg="%s: cannot run %s: %s. Install helm 3 or set binary_path." % (
+                what, helm, exc.strerror), commands=commands)
+
     def helm_run(args, what):
         command = [helm] + args + _connection_args(params)
         commands.append(" ".join(command))
-        rc, out, err = module.run_command(command)
+        rc, out, err = run(command, what)
         if rc != 0:
             module.fail_json(msg="%s failed (helm exited %d): %s" % (what, rc, err.strip() or out.strip()),
                              commands=commands)
@@ -205,7 +237,7 @@ def main():
     # helm template takes no cluster flags; _connection_args adds them only for the commands that use the cluster.
     command = [helm] + template
     commands.append(" ".join(command))
-    rc, target, err = module.run_command(command)
+    rc, target, err = run(command, "Rendering %s %s" % (params["chart_ref"], params["chart_version"] or ""))
     if rc != 0:
         module.fail_json(msg="Rendering %s %s with the given values failed: %s. Fix the values (a key the target "
                              "chart's schema rejects is named above) before upgrading." % (

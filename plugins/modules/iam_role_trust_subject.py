@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - circleci.server.request_timeout
 attributes:
   check_mode:
     support: full
@@ -44,7 +45,10 @@ options:
     type: str
     required: true
   to_subject:
-    description: The subject to trust instead, for example C(system:serviceaccount:circleci-server:machine-provisioner).
+    description:
+      - The subject to trust instead, for example C(system:serviceaccount:circleci-server:machine-provisioner).
+      - Exactly one service account, C(system:serviceaccount:<namespace>:<name>); wildcards (V(*), V(?)) are refused
+        because they would let every matching service account of the cluster assume the role.
     type: str
     required: true
   keep_from_subject:
@@ -98,8 +102,17 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    REQUEST_TIMEOUT_SPEC,
+    TimeoutOptionError,
+    botocore_config,
+    check_timeout,
+    fail_aws,
+)
+
 from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud.aws_iam import (
     PolicyError,
+    check_subject,
     normalise_document,
     replace_subject,
     subjects,
@@ -112,20 +125,26 @@ def argument_spec():
         from_subject=dict(type="str", required=True),
         to_subject=dict(type="str", required=True),
         keep_from_subject=dict(type="bool", default=False),
+        **REQUEST_TIMEOUT_SPEC
     )
 
 
 def main():
     module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    client = module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        timeout = check_timeout(params["request_timeout"])
+        check_subject(params["to_subject"], "to_subject")
+    except (TimeoutOptionError, PolicyError) as e:
+        module.fail_json(msg="%s Nothing was changed." % e)
+    client = module.client("iam", retry_decorator=AWSRetry.jittered_backoff(), config=botocore_config(timeout))
     try:
         role = client.get_role(RoleName=params["role_name"], aws_retry=True)["Role"]
     except is_boto3_error_code("NoSuchEntity"):
         module.fail_json(msg="IAM role %s does not exist: set the role that vm-service assumes (IRSA), or use IAM user keys instead."
                          % params["role_name"])
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Failed to read IAM role %s" % params["role_name"])
+        fail_aws(module, client, e, "Failed to read IAM role %s" % params["role_name"])
     before = normalise_document(role.get("AssumeRolePolicyDocument"))
     try:
         after, changed = replace_subject(before, params["from_subject"], params["to_subject"], params["keep_from_subject"])
@@ -135,8 +154,8 @@ def main():
         try:
             client.update_assume_role_policy(RoleName=params["role_name"], PolicyDocument=json.dumps(after), aws_retry=True)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            module.fail_json_aws(e, msg="Failed to update the trust policy of IAM role %s (nothing else was changed; re-run to retry)"
-                                 % params["role_name"])
+            fail_aws(module, client, e, "Failed to update the trust policy of IAM role %s (nothing else was changed; "
+                     "re-run to retry)" % params["role_name"])
     module.exit_json(changed=changed, role_name=params["role_name"], trust_policy=after, subjects=subjects(after),
                      diff=dict(before=before, after=after))
 

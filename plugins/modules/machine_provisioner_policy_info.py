@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - circleci.server.request_timeout
 attributes:
   check_mode:
     support: full
@@ -76,17 +77,25 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    REQUEST_TIMEOUT_SPEC,
+    TimeoutOptionError,
+    botocore_config,
+    check_timeout,
+    fail_aws,
+)
+
 from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud.aws_iam import PolicyError, machine_provisioner_policy
 
 
-def security_group_vpc(module, group_id):
-    client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+def security_group_vpc(module, group_id, timeout):
+    client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff(), config=botocore_config(timeout))
     try:
         groups = client.describe_security_groups(GroupIds=[group_id], aws_retry=True)["SecurityGroups"]
     except is_boto3_error_code(["InvalidGroup.NotFound", "InvalidGroupId.Malformed"]):
         groups = []
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Failed to describe security group %s" % group_id)
+        fail_aws(module, client, e, "Failed to describe security group %s" % group_id)
     if not groups:
         module.fail_json(msg="Security group %s of the vm-service machines was not found: set it (the 4.2 values' "
                              "vm_service.providers.ec2.securityGroupId), or give vpc_id with it." % group_id)
@@ -95,11 +104,15 @@ def security_group_vpc(module, group_id):
 
 def main():
     module = AnsibleAWSModule(argument_spec=dict(security_group_id=dict(type="str", required=True),
-                                                 vpc_id=dict(type="str")),
+                                                 vpc_id=dict(type="str"), **REQUEST_TIMEOUT_SPEC),
                               supports_check_mode=True)
+    try:
+        timeout = check_timeout(module.params["request_timeout"])
+    except TimeoutOptionError as e:
+        module.fail_json(msg=str(e))
     group_id, vpc_id = module.params["security_group_id"], module.params["vpc_id"]
     if group_id and str(group_id).startswith("sg-") and not vpc_id:
-        vpc_id = security_group_vpc(module, group_id)
+        vpc_id = security_group_vpc(module, group_id, timeout)
     try:
         policy = machine_provisioner_policy(group_id, vpc_id)
     except PolicyError as e:

@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - circleci.server.request_timeout
 attributes:
   check_mode:
     support: full
@@ -75,19 +76,32 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    REQUEST_TIMEOUT_SPEC,
+    TimeoutOptionError,
+    botocore_config,
+    check_timeout,
+    fail_aws,
+)
+
 
 def main():
     module = AnsibleAWSModule(argument_spec=dict(bucket=dict(type="str", required=True),
-                                                 status=dict(type="str", choices=["Enabled", "Suspended"])),
+                                                 status=dict(type="str", choices=["Enabled", "Suspended"]),
+                                                 **REQUEST_TIMEOUT_SPEC),
                               supports_check_mode=True)
     bucket, wanted = module.params["bucket"], module.params["status"]
-    client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        timeout = check_timeout(module.params["request_timeout"])
+    except TimeoutOptionError as e:
+        module.fail_json(msg=str(e))
+    client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff(), config=botocore_config(timeout))
     try:
         before = client.get_bucket_versioning(Bucket=bucket, aws_retry=True).get("Status") or "Disabled"
     except is_boto3_error_code("NoSuchBucket"):
         module.fail_json(msg="S3 bucket %s does not exist: check the object storage bucket name (object_storage.bucketName)." % bucket)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Failed to read the versioning of S3 bucket %s" % bucket)
+        fail_aws(module, client, e, "Failed to read the versioning of S3 bucket %s" % bucket)
     after = wanted or before
     changed = after != before and not (wanted == "Suspended" and before == "Disabled")
     if not changed:
@@ -96,7 +110,7 @@ def main():
         try:
             client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": wanted}, aws_retry=True)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            module.fail_json_aws(e, msg="Failed to set the versioning of S3 bucket %s to %s (re-run to retry)" % (bucket, wanted))
+            fail_aws(module, client, e, "Failed to set the versioning of S3 bucket %s to %s (re-run to retry)" % (bucket, wanted))
     module.exit_json(changed=changed, bucket=bucket, versioning=after, previous=before,
                      diff=dict(before={"bucket": bucket, "versioning": before}, after={"bucket": bucket, "versioning": after}))
 

@@ -122,6 +122,8 @@ release:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.circleci.server.plugins.module_utils.files import InputError, read_text
+
 from ansible_collections.circleci.server.plugins.module_utils.k8s import (
     HAS_K8S,
     K8S_AUTH_ARGSPEC,
@@ -132,17 +134,19 @@ from ansible_collections.circleci.server.plugins.module_utils.k8s import (
 from ansible_collections.circleci.server.plugins.module_utils.tink import evaluate_tink, read_tink_facts
 
 
+# import-contexts.sh writes a few lines per context: tens of thousands of contexts stay well under this.
+IMPORT_LOG_MAX_BYTES = 32 * 1024 * 1024
+
+
 def run(module, reader):
     params = module.params
     import_log_text = None
     if params["import_log"]:
         try:
-            with open(params["import_log"], encoding="utf-8", errors="replace") as handle:
-                import_log_text = handle.read()
-        except OSError as exc:
-            module.fail_json(msg="Cannot read the import log %s (%s): give the path of the run-log-import-contexts-"
-                                 "<timestamp>.log that import-contexts.sh wrote, on the host this module runs on."
-                                 % (params["import_log"], exc.strerror))
+            import_log_text = read_text(params["import_log"], "import_log", max_bytes=IMPORT_LOG_MAX_BYTES)
+        except InputError as exc:
+            module.fail_json(msg="%s It must be the run-log-import-contexts-<timestamp>.log that import-contexts.sh "
+                                 "wrote, on the host this module runs on." % exc)
     try:
         facts = read_tink_facts(reader, params["namespace"], params["release"])
     except K8sError as exc:

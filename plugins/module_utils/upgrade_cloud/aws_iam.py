@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 from ansible_collections.circleci.server.plugins.module_utils.values.migrations import MACHINE_PROVISIONER_POLICY_4_3
 
@@ -29,6 +30,24 @@ class PolicyError(ValueError):
 def service_account_subject(namespace, service_account):
     """The OIDC subject of a Kubernetes service account: ``system:serviceaccount:<ns>:<name>``."""
     return "system:serviceaccount:%s:%s" % (namespace, service_account)
+
+
+_SUBJECT_RE = re.compile(r"^system:serviceaccount:([a-z0-9]([-a-z0-9]*[a-z0-9])?):([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$",
+                         re.ASCII)
+
+
+def check_subject(subject, name="to_subject"):
+    """Refuse a subject that is not exactly one service account: wildcards (``*``, ``?``) would let every matching
+    service account of the cluster assume the role."""
+    text = str(subject)
+    if "*" in text or "?" in text:
+        raise PolicyError("%s %r has a wildcard: a trust policy subject with * or ? lets every matching service "
+                          "account of the cluster assume the role. Name one service account: "
+                          "system:serviceaccount:<namespace>:<name>." % (name, subject))
+    if not _SUBJECT_RE.match(text):
+        raise PolicyError("%s %r is not a service account subject: write system:serviceaccount:<namespace>:<name>, "
+                          "for example system:serviceaccount:circleci-server:machine-provisioner." % (name, subject))
+    return text
 
 
 def _statements(document):
@@ -65,6 +84,7 @@ def replace_subject(document, from_subject, to_subject, keep_from_subject=False)
     """
     if not from_subject or not to_subject or from_subject == to_subject:
         raise PolicyError("Give two different subjects to replace (got %r and %r)." % (from_subject, to_subject))
+    check_subject(to_subject, "to_subject")
     current = subjects(document)
     if from_subject not in current and to_subject not in current:
         raise PolicyError(

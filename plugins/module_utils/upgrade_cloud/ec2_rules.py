@@ -13,6 +13,7 @@ Plain Python, no Ansible import.
 from __future__ import annotations
 
 import copy
+import re
 
 PROTOCOL_NUMBERS = {"tcp": "6", "udp": "17", "icmp": "1", "icmpv6": "58", "all": "-1", "-1": "-1"}
 SOURCE_KEYS = (("IpRanges", "CidrIp"), ("Ipv6Ranges", "CidrIpv6"), ("UserIdGroupPairs", "GroupId"), ("PrefixListIds", "PrefixListId"))
@@ -25,6 +26,45 @@ def protocol_name(protocol):
         if value == number and name != "-1":
             return name
     return "-1" if value in ("all", "-1") else value
+
+
+class RuleError(ValueError):
+    """A rule the module refuses before calling EC2: the message names the option and the accepted values."""
+
+
+_CIDR4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$", re.ASCII)
+
+
+def check_rule(protocol, from_port, to_port, cidr_ip=(), cidr_ipv6=(), source_group_id=()):
+    """The protocol name EC2 takes, after refusing an unknown protocol, ports outside 0-65535 or reversed, and
+    malformed sources. ``state=absent`` gets the same checks: a typo must not report "nothing to revoke"."""
+    name = protocol_name(protocol)
+    known = sorted(set(PROTOCOL_NUMBERS) - {"-1"})
+    if name not in PROTOCOL_NUMBERS and not (str(name).isdigit() and str(name).isascii() and 0 <= int(name) <= 255):
+        raise RuleError("protocol is %r: use one of %s, -1 (all), or an IP protocol number 0-255." % (
+            protocol, ", ".join(known)))
+    if name in ("icmp", "icmpv6"):
+        low, high = -1, 255
+    else:
+        low, high = 0, 65535
+    for option, port in (("from_port", from_port), ("to_port", to_port)):
+        if port is not None and not low <= port <= high:
+            raise RuleError("%s is %s, outside the %s port range %d-%d: give a port in that range." % (
+                option, port, name, low, high))
+    if from_port is not None and to_port is not None and from_port > to_port and name not in ("icmp", "icmpv6"):
+        raise RuleError("from_port %s is greater than to_port %s: give the range low to high (for one port, "
+                        "from_port only)." % (from_port, to_port))
+    for cidr in cidr_ip or ():
+        match = _CIDR4.match(str(cidr))
+        if not match or any(int(part) > 255 for part in match.groups()[:4]) or int(match.group(5)) > 32:
+            raise RuleError("cidr_ip %r is not an IPv4 CIDR such as 10.0.0.0/16." % (cidr,))
+    for cidr in cidr_ipv6 or ():
+        if not re.match(r"^[0-9A-Fa-f:]+/\d{1,3}$", str(cidr), re.ASCII) or int(str(cidr).rsplit("/", 1)[1]) > 128:
+            raise RuleError("cidr_ipv6 %r is not an IPv6 CIDR such as 2001:db8::/32." % (cidr,))
+    for group in source_group_id or ():
+        if not re.match(r"^sg-[0-9a-f]{8,17}$", str(group), re.ASCII):
+            raise RuleError("source_group_id %r is not a security group ID such as sg-0123456789abcdef0." % (group,))
+    return name
 
 
 def _ports(permission):

@@ -17,6 +17,13 @@ import copy
 import random
 import time
 
+from ansible_collections.circleci.server.plugins.module_utils.network import (
+    DEFAULT_TIMEOUT,
+    Deadline,
+    is_timeout,
+    timeout_message,
+)
+
 DEFAULT_BASE_URL = "https://iam.googleapis.com"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
@@ -85,7 +92,7 @@ class ServiceAccountIam:
     """getIamPolicy / setIamPolicy of one service account."""
 
     def __init__(self, session, email, project="-", base_url=DEFAULT_BASE_URL, retries=6, delay=1.0, max_delay=20.0,
-                 timeout=30, sleep=None):
+                 timeout=DEFAULT_TIMEOUT, sleep=None, clock=time.monotonic):
         self.session = session
         self.email = email
         self.project = project or "-"
@@ -93,7 +100,9 @@ class ServiceAccountIam:
         self.retries = retries
         self.delay = delay
         self.max_delay = max_delay
+        # One budget for the whole read-modify-write, every retry included (``timeout`` seconds).
         self.timeout = timeout
+        self.deadline = Deadline(timeout, clock)
         self._sleep = sleep or time.sleep
 
     def _url(self, verb):
@@ -102,12 +111,19 @@ class ServiceAccountIam:
     def _post(self, verb, body):
         attempt = 0
         while True:
+            if self.deadline.expired:
+                raise GcpIamError(timeout_message(self.base_url, self.timeout, "calling %s of %s" % (verb, self.email)))
+            remaining = self.deadline.remaining
             try:
-                response = self.session.post(self._url(verb), json=body, timeout=self.timeout)
+                response = self.session.post(self._url(verb), json=body, timeout=(min(remaining, max(
+                    1.0, self.timeout / 4)), remaining))
             except Exception as exc:  # pylint: disable=broad-exception-caught
-                # connection errors of requests/urllib3: retried like a 503
+                # connection errors of requests/urllib3: retried like a 503, within the budget
+                if is_timeout(exc) or self.deadline.remaining < 0.5:
+                    raise GcpIamError(timeout_message(self.base_url, self.timeout, "calling %s of %s" % (
+                        verb, self.email))) from None
                 if attempt >= self.retries:
-                    raise GcpIamError("%s of %s failed: %s" % (verb, self.email, exc)) from exc
+                    raise GcpIamError("%s of %s at %s failed: %s" % (verb, self.email, self.base_url, exc)) from None
                 status, payload = None, None
             else:
                 status = response.status_code
@@ -121,7 +137,7 @@ class ServiceAccountIam:
                     message = ((payload or {}).get("error") or {}).get("message") or str(payload)
                     raise GcpIamError("%s of %s answered %s: %s" % (verb, self.email, status, message), status, payload)
             attempt += 1
-            self._sleep(random.uniform(0, min(self.max_delay, self.delay * 2 ** attempt)))
+            self._sleep(min(self.deadline.remaining, random.uniform(0, min(self.max_delay, self.delay * 2 ** attempt))))
 
     def get_policy(self):
         return self._post("getIamPolicy", {"options": {"requestedPolicyVersion": 3}})

@@ -48,7 +48,7 @@ def test_client_from_a_kubeconfig_dict_and_a_bad_one():
     assert k8s.api_client_from_params({"kubeconfig": kubeconfig}).configuration.host == "http://127.0.0.1:1"
     with pytest.raises(k8s.K8sError, match="give kubeconfig"):
         k8s.api_client_from_params({"kubeconfig": kubeconfig, "context": "nope"})
-    with pytest.raises(k8s.K8sError, match="Could not load"):
+    with pytest.raises(k8s.K8sError, match="kubeconfig .nonexistent.kubeconfig does not exist"):
         k8s.api_client_from_params({"kubeconfig": "/nonexistent/kubeconfig"})
 
 

@@ -69,7 +69,7 @@ def test_tink_unreadable_import_log_and_missing_release(capsys, monkeypatch):
     reader = FakeReader([])
     code, result, _out = run_module(capsys, tink_migration_status, {"namespace": NS, "import_log": "/nonexistent.log"},
                                     reader, monkeypatch)
-    assert code == 1 and "Cannot read the import log" in result["msg"]
+    assert code == 1 and "import_log /nonexistent.log does not exist" in result["msg"]
     code, result, _out = run_module(capsys, tink_migration_status, {"namespace": NS}, reader, monkeypatch)
     assert code == 1 and "No helm release 'circleci-server'" in result["msg"]
 

@@ -95,7 +95,7 @@ def test_gcp_member_check_mode_reads_only(capsys, monkeypatch):
     new = "serviceAccount:p.svc.id.goog[ns/machine-provisioner]"
     session = MagicMock()
     session.post.return_value = _Response(200, {"etag": "E", "bindings": [{"role": "roles/iam.workloadIdentityUser", "members": [old]}]})
-    monkeypatch.setattr(gcp_service_account_iam_member, "build_session", lambda module: session)
+    monkeypatch.setattr(gcp_service_account_iam_member, "build_session", lambda module, timeout: session)
     code, result = run_module(capsys, gcp_service_account_iam_member,
                               {"service_account": "vm@p.iam.gserviceaccount.com", "member": new, "replaces": [old]}, check_mode=True)
     assert code == 0 and result["changed"] is True
