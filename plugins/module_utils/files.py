@@ -31,6 +31,9 @@ import stat
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 # Nodes of a YAML document once every alias is expanded (a 2 MiB values file has about 100 000).
 DEFAULT_MAX_NODES = 250000
+# Flow collections ([...] and {...}) nested in one another: a values file nests a few levels; YAML parsers
+# recurse per level (thousands of levels take ruamel.yaml minutes before a RecursionError).
+DEFAULT_MAX_DEPTH = 100
 
 
 class InputError(ValueError):
@@ -228,6 +231,38 @@ def yaml_error_message(exc, name) -> str:
         name, _mark(exc), problem)
 
 
+_FLOW_TOKENS = re.compile(r"[\[\]{}'\"#\n]")
+
+
+def check_flow_depth(text, name, max_depth=DEFAULT_MAX_DEPTH):
+    """Refuse ``text`` whose flow collections nest deeper than ``max_depth``, before a parser recurses into it.
+
+    A quick scan (quotes and comments roughly skipped); it only ever over-counts brackets inside a plain
+    scalar, which no values file nests a hundred deep.
+    """
+    depth = 0
+    quote = None
+    for match in _FLOW_TOKENS.finditer(text):
+        token = match.group()
+        if quote:
+            if token == quote or token == "\n" and quote == "#":
+                quote = None
+            continue
+        if token in "'\"":
+            quote = token
+        elif token == "#" and (match.start() == 0 or text[match.start() - 1] in " \t\n"):
+            quote = "#"
+        elif token in "[{":
+            depth += 1
+            if depth > max_depth:
+                line = text.count("\n", 0, match.start()) + 1
+                raise InputError("%s nests [ ] and { } more than %d deep (line %d): it is not a values file or "
+                                 "kubeconfig; give the right file, or write the values out." % (name, max_depth, line))
+        elif token in "]}":
+            depth = max(0, depth - 1)
+    return text
+
+
 def _pyyaml_loader():
     import yaml  # pylint: disable=import-outside-toplevel
 
@@ -259,6 +294,7 @@ def load_yaml(text, name, all_documents=False, max_nodes=DEFAULT_MAX_NODES):
     too deep to parse.
     """
     yaml, loader = _pyyaml_loader()
+    check_flow_depth(text, name)
     try:
         if all_documents:
             result = list(yaml.load_all(text, Loader=loader))  # nosec B506 - a SafeLoader subclass

@@ -255,6 +255,8 @@ class K8sReader:
     def __init__(self, api_client, request_timeout=REQUEST_TIMEOUT):
         self.api_client = api_client
         self.request_timeout = request_timeout
+        # After one request timed out, the others fail at once: a module's reads together stay in one budget.
+        self._timed_out = None
 
     @classmethod
     def from_params(cls, params):
@@ -269,6 +271,8 @@ class K8sReader:
         return getattr(client, class_name)(self.api_client)
 
     def _call(self, what, method, *args, **kwargs):
+        if self._timed_out:
+            raise K8sError(self._timed_out)
         kwargs["_preload_content"] = False
         kwargs["_request_timeout"] = timeout_pair(self.request_timeout)
         try:
@@ -278,12 +282,13 @@ class K8sReader:
             if _status(exc) == 404:
                 return None
             raise K8sError(describe_api_error(exc, what, self.host, self.request_timeout))
-        except (OSError, ValueError) as exc:
-            raise K8sError(describe_api_error(exc, what, self.host, self.request_timeout))
         except Exception as exc:  # urllib3 errors do not all derive from OSError  pylint: disable=broad-except
-            if type(exc).__module__.startswith("urllib3"):
-                raise K8sError(describe_api_error(exc, what, self.host, self.request_timeout))
-            raise
+            if not isinstance(exc, (OSError, ValueError)) and not type(exc).__module__.startswith("urllib3"):
+                raise
+            message = describe_api_error(exc, what, self.host, self.request_timeout)
+            if is_timeout(exc):
+                self._timed_out = message
+            raise K8sError(message)
 
     def version(self) -> dict:
         """The API server's /version document (gitVersion, major, minor, ...)."""

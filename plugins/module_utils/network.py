@@ -78,8 +78,11 @@ class Deadline:
 
 def fail_aws(module, client, exc, msg, timeout=None):
     """``module.fail_json_aws`` for an AWS error, but a timeout fails with where and which option to raise."""
+    endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None) or "The AWS endpoint"
     if is_timeout(exc):
-        endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None) or "The AWS endpoint"
         module.fail_json(msg="%s: %s" % (msg, timeout_message(endpoint, timeout or module.params.get(
             "request_timeout") or DEFAULT_TIMEOUT, "calling it")))
+    if "connect" in type(exc).__name__.lower():
+        module.fail_json(msg="%s: could not connect to %s (%s): check the region and endpoint_url, and that this "
+                             "host can reach it." % (msg, endpoint, exc))
     module.fail_json_aws(exc, msg=msg)

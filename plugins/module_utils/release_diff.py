@@ -15,11 +15,14 @@ Plain Python: the module runs helm and hands the two streams here.
 from __future__ import annotations
 
 import base64
+import re
 
 try:
     import yaml
 except ImportError:  # reported by the module: PyYAML is an ansible-core requirement on the controller
     yaml = None
+
+from ansible_collections.circleci.server.plugins.module_utils.values.masking import is_secret_key, mask_tree
 
 SECRET_MASK = "********"
 # Fields the API server or helm set, which say nothing about what an upgrade changes.
@@ -110,15 +113,23 @@ def field_changes(before, after, path="") -> list:
     return []
 
 
+def _secret_path(path) -> bool:
+    """Whether a change path names a secret: a key or an env var name along it (env[SMTP_PASSWORD].value)."""
+    return is_secret_key(re.split(r"[.\[\]]+", str(path)))
+
+
 def _mask_secret_changes(kind: str, changes: list) -> list:
-    if kind != "Secret":
-        return changes
     masked = []
     for change in changes:
-        if change["path"].split(".", 1)[0] in ("data", "stringData"):
+        whole = (kind == "Secret" and change["path"].split(".", 1)[0] in ("data", "stringData")) or \
+            _secret_path(change["path"])
+        if whole:
             change = {"path": change["path"],
                       "before": None if change["before"] is None else SECRET_MASK,
                       "after": None if change["after"] is None else SECRET_MASK}
+        else:
+            # Values the masking module calls secret (keys below this path, DSN and URL passwords).
+            change = {"path": change["path"], "before": mask_tree(change["before"]), "after": mask_tree(change["after"])}
         masked.append(change)
     return masked
 

@@ -142,6 +142,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.circleci.server.plugins.module_utils import process
+from ansible_collections.circleci.server.plugins.module_utils.files import InputError, load_yaml, read_text
 from ansible_collections.circleci.server.plugins.module_utils import release_diff as release_diff_utils
 from ansible_collections.circleci.server.plugins.module_utils.network import (
     REQUEST_TIMEOUT_SPEC,
@@ -154,6 +155,17 @@ from ansible_collections.circleci.server.plugins.module_utils.release_diff impor
     render_diff_text,
 )
 from ansible_collections.circleci.server.plugins.module_utils.versions import KUBERNETES, VersionError, normalise_version
+
+
+def _api_servers(kubeconfig):
+    """The API server URLs a kubeconfig names, for a message (best effort)."""
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+    try:
+        document = load_yaml(read_text(path, "kubeconfig"), "kubeconfig") or {}
+        servers = [c["cluster"]["server"] for c in document.get("clusters") or [] if c.get("cluster", {}).get("server")]
+    except (InputError, AttributeError, KeyError, TypeError):
+        servers = []
+    return "%s in %s" % (", ".join(servers) or "unknown", path)
 
 
 def _helm_env():
@@ -207,11 +219,11 @@ def main():
         try:
             return process.run(command, timeout, env=_helm_env())
         except process.CommandTimeout:
-            module.fail_json(msg="%s: helm did not finish within request_timeout (%g s); the Kubernetes API server of %s "
+            module.fail_json(msg="%s: helm did not finish within request_timeout (%g s); the Kubernetes API server (%s) "
                                  "or the chart registry of %s is not answering. Check that they are reachable from "
                                  "this host; raise request_timeout if they are only slow." % (
-                                     what, timeout, params["kubeconfig"] or "the current kubeconfig",
-                                     params["chart_ref"]), commands=commands)
+                                     what, timeout, _api_servers(params["kubeconfig"]), params["chart_ref"]),
+                             commands=commands)
         except OSError as exc:
             module.fail_json(msg="%s: cannot run %s: %s. Install helm 3 or set binary_path." % (
                 what, helm, exc.strerror), commands=commands)

@@ -302,12 +302,13 @@ def main():
     try:
         params["from_version"] = normalise_version(params["from_version"], "from_version")
         params["to_version"] = normalise_version(params["to_version"], "to_version")
-        if dest is not None:
-            # Before any read or change: a dest that cannot be written is refused up front.
-            check_dest(dest, "dest")
         if src is not None:
             original_text = read_text(src, "src")
-            tree, layout = yamlfile.load(original_text, name=src)
+        if dest is not None:
+            # Before any change: a dest that cannot be written is refused up front.
+            check_dest(dest, "dest")
+        if src is not None:
+            tree, layout = yamlfile.load(original_text, name="src %s" % src)
         else:
             tree, layout = yamlfile.from_plain(params["values"]), yamlfile.Layout()
         result = migrate(tree, params["from_version"], params["to_version"])

@@ -57,13 +57,14 @@ def check_rule(protocol, from_port, to_port, cidr_ip=(), cidr_ipv6=(), source_gr
     for cidr in cidr_ip or ():
         match = _CIDR4.match(str(cidr))
         if not match or any(int(part) > 255 for part in match.groups()[:4]) or int(match.group(5)) > 32:
-            raise RuleError("cidr_ip %r is not an IPv4 CIDR such as 10.0.0.0/16." % (cidr,))
+            raise RuleError("cidr_ip %r is not an IPv4 CIDR: give one such as 10.0.0.0/16." % (cidr,))
     for cidr in cidr_ipv6 or ():
         if not re.match(r"^[0-9A-Fa-f:]+/\d{1,3}$", str(cidr), re.ASCII) or int(str(cidr).rsplit("/", 1)[1]) > 128:
-            raise RuleError("cidr_ipv6 %r is not an IPv6 CIDR such as 2001:db8::/32." % (cidr,))
+            raise RuleError("cidr_ipv6 %r is not an IPv6 CIDR: give one such as 2001:db8::/32." % (cidr,))
     for group in source_group_id or ():
         if not re.match(r"^sg-[0-9a-f]{8,17}$", str(group), re.ASCII):
-            raise RuleError("source_group_id %r is not a security group ID such as sg-0123456789abcdef0." % (group,))
+            raise RuleError("source_group_id %r is not a security group ID: give one such as sg-0123456789abcdef0 (no "
+                            "wildcards)." % (group,))
     return name
 
 

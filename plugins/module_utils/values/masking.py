@@ -10,7 +10,8 @@ secret-looking key is added once, here. Interface (kept small and stable):
 * ``is_secret_key(path_or_key)``: whether a key, or any key along a path, looks secret.
 * ``mask_value(path_or_key, value)``: ``value``, or ``MASK`` when it is secret.
 * ``mask_tree(obj)``: a masked deep copy of a tree (dicts, lists, scalars; ruamel round-trip
-  containers stay ruamel containers, with their comments).
+  containers stay ruamel containers, with their comments). The password of a URL or DSN in any value
+  (``postgres://u:pw@db/x``, ``host=db password=pw``) is masked too (``mask_credentials``).
 
 Plain Python with no Ansible import.
 """
@@ -26,7 +27,7 @@ MASK = "********"
 # (so accessKey, access_key and access-key are the same key).
 _SECRET_KEY_RE = re.compile(
     r"(password|passwd|secret|token|keyset|license|licence|certificate|privatekey|erlangcookie|"
-    r"credential|serviceaccount|signing|key$|keys$|^cert$|\.pem$)",
+    r"credential|serviceaccount|signing|key$|keys$|^cert$|\.pem$|^pass$|^(smtp|db|mail|admin|root|user)pass$|pwd$|dsn$)",
     re.IGNORECASE,
 )
 # Keys that match the pattern above but only name something (a Secret's name, a file name, a TTL, a
@@ -42,6 +43,20 @@ _NOT_SECRET = frozenset((
 _SECRET_VALUE_RE = re.compile(
     r"(?im)-----BEGIN [A-Z ]*PRIVATE KEY-----|-----BEGIN [A-Z ]*KEY BLOCK-----|"
     r"^[ \t\"']*[\w.-]*(password|passwd|secret|token|api_?key|access_?key|private_?key)[\w.-]*[\"']?[ \t]*[=:][ \t]*\S")
+
+
+# user:password@ in a URL or DSN (postgres://u:pw@db/x, amqp://guest:guest@rabbit): only the password is masked.
+_URL_PASSWORD_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
+# key=value DSNs (host=db user=u password=pw): the value of password= is masked.
+_DSN_PASSWORD_RE = re.compile(r"(?i)(\b(?:password|passwd|pwd)\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s;&]+)")
+
+
+def mask_credentials(text):
+    """``text`` with the password of every URL or DSN in it masked (the user, host and database stay)."""
+    if not isinstance(text, str):
+        return text
+    masked = _URL_PASSWORD_RE.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    return _DSN_PASSWORD_RE.sub(lambda m: m.group(1) + MASK, masked)
 
 
 def _normalise(key) -> str:
@@ -75,6 +90,21 @@ def _is_secret_value(value) -> bool:
     return isinstance(value, str) and bool(_SECRET_VALUE_RE.search(value))
 
 
+def _scalar(value):
+    """A scalar that is not under a secret key: whole-value secrets masked, URL and DSN passwords masked."""
+    if _is_secret_value(value):
+        return _masked(value)
+    if isinstance(value, str):
+        masked = mask_credentials(value)
+        if masked != value:
+            # A ruamel scalar string keeps its style (quotes) when it is rebuilt as its own type.
+            try:
+                return type(value)(masked)
+            except TypeError:
+                return masked
+    return value
+
+
 def _masked(value):
     """What a secret value becomes: ``MASK`` unless it is empty (an unset secret reveals nothing)."""
     if value is None or (isinstance(value, str) and value == ""):
@@ -93,16 +123,18 @@ def _mask_in_place(obj):
     if isinstance(obj, dict):
         for key in list(obj.keys()):
             value = obj[key]
-            if _key_is_secret(key) or _is_secret_value(value):
+            if _key_is_secret(key):
                 obj[key] = _masked(value)
-            else:
+            elif isinstance(value, (dict, list)):
                 _mask_in_place(value)
+            else:
+                obj[key] = _scalar(value)
     elif isinstance(obj, list):
         for index, value in enumerate(obj):
-            if _is_secret_value(value):
-                obj[index] = _masked(value)
-            else:
+            if isinstance(value, (dict, list)):
                 _mask_in_place(value)
+            else:
+                obj[index] = _scalar(value)
     return obj
 
 
@@ -112,6 +144,6 @@ def mask_tree(obj):
     Mappings keep their type (a ruamel ``CommentedMap`` keeps its comments), so the copy can be
     dumped as YAML for a diff. The input is never modified.
     """
-    if _is_secret_value(obj):
-        return _masked(obj)
+    if not isinstance(obj, (dict, list)):
+        return _scalar(obj)
     return _mask_in_place(copy.deepcopy(obj))

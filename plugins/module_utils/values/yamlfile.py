@@ -21,6 +21,7 @@ from ansible_collections.circleci.server.plugins.module_utils.files import (
     DEFAULT_MAX_NODES,
     InputError,
     check_expansion,
+    check_flow_depth,
     yaml_error_message,
 )
 
@@ -121,6 +122,10 @@ def load(text: str, name: str = "values", max_nodes: int = DEFAULT_MAX_NODES):
     key, aliases that expand past ``max_nodes`` nodes (billion laughs), several documents, not a mapping.
     An empty file (or one with only comments) is an empty mapping.
     """
+    try:
+        check_flow_depth(text, name)
+    except InputError as exc:
+        raise ValuesFileError(str(exc))
     layout = guess_layout(text)
     yaml = _yaml(layout)
     try:
@@ -140,8 +145,8 @@ def load(text: str, name: str = "values", max_nodes: int = DEFAULT_MAX_NODES):
     if tree is None:
         tree = CommentedMap()
     if not isinstance(tree, dict):
-        raise ValuesFileError("%s is a YAML %s, not a mapping: a Helm values file must map keys to values "
-                              "(for example 'global: {domainName: ...}')." % (name, _kind(tree)))
+        raise ValuesFileError("%s is a YAML %s, not a mapping: a Helm values file must map keys to values; give "
+                              "the values file (for example 'global: {domainName: ...}')." % (name, _kind(tree)))
     return tree, layout
 
 
