@@ -29,6 +29,7 @@ author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
   - circleci.server.nomad
+  - circleci.server.k8s_auth
 attributes:
   check_mode:
     support: full
@@ -179,6 +180,18 @@ options:
     description: Seconds between two looks at the group and the nodes while waiting.
     type: int
     default: 10
+  autoscaler_deployment:
+    description:
+      - The Kubernetes deployment of the Nomad Autoscaler (C(nomad.auto_scaler) in the server values), for example
+        V(nomad-autoscaler). The roll records its replicas in its state, scales it to 0 before the first change to the
+        group, and scales it back to exactly that count at the end, also when the roll stops or fails (a re-run after a
+        crash puts back the recorded count, not the 0 it finds).
+      - Unset (the default), the autoscaler is left alone; the Kubernetes connection options are then not used.
+    type: str
+  autoscaler_namespace:
+    description: The namespace of O(autoscaler_deployment).
+    type: str
+    default: circleci-server
   api_timeout:
     description:
       - Seconds one AWS or GCP API call may take, retries of throttling and connection errors included. An endpoint that
@@ -192,9 +205,10 @@ options:
     type: float
     default: 1.0
 notes:
-  - Pause the Nomad Autoscaler (C(nomad.auto_scaler) in the server values) during the roll; on GCP set the group's
-    autoscaler to C(OFF) or C(ONLY_SCALE_OUT). A roll that finds the group's desired size changed by someone else
-    stops with a message, before draining or terminating anything more.
+  - The Nomad Autoscaler (C(nomad.auto_scaler) in the server values) must not scale the group during the roll. Give
+    O(autoscaler_deployment) and the module pauses it, or pause it by hand. On GCP set the group's autoscaler to C(OFF).
+    A roll that finds the group's desired size changed by someone else stops with a message, before draining or
+    terminating anything more.
   - An active instance refresh on the AWS group, O(max_unavailable) not below the desired size, a C(MinSize) above the
     desired size minus O(max_unavailable), an O(image_id) other than the launch template's or configuration's, and
     another roll holding the group's lock (tag C(circleci.server/nomad-client-roll-lock), with its owner and expiry)
@@ -267,6 +281,9 @@ plan:
     strategy_reason:
       description: Why that strategy, and batch size.
       type: str
+    autoscaler:
+      description: With O(autoscaler_deployment), the deployment, its replicas and what the roll does with it.
+      type: dict
     capacity_floor:
       description: The fewest ready, eligible Nomad nodes the group may have during the roll.
       type: int
@@ -321,6 +338,10 @@ batches:
       duration: 411.0
       allocations_drained: 7
       killed: 0
+autoscaler:
+  description: With O(autoscaler_deployment), the deployment, whether it is paused now, and the replicas it is put back to.
+  returned: when O(autoscaler_deployment) is set and the roll ran
+  type: dict
 replaced:
   description: The instances terminated by this run.
   returned: always
@@ -352,6 +373,7 @@ msg:
   type: str
 """
 
+import copy
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -363,6 +385,7 @@ from ansible_collections.circleci.server.plugins.module_utils.nomad import (
     client_from_params,
     nomad_argspec,
 )
+from ansible_collections.circleci.server.plugins.module_utils.k8s import K8S_AUTH_ARGSPEC
 from ansible_collections.circleci.server.plugins.module_utils.roll.executor import RollOptions, Roller, RollStopped
 from ansible_collections.circleci.server.plugins.module_utils.roll.model import RollError, ScaledClock, WallClock
 
@@ -382,6 +405,7 @@ except ImportError:
 
 def argument_spec():
     spec = nomad_argspec()
+    spec.update(copy.deepcopy(K8S_AUTH_ARGSPEC))
     spec.update(
         provider=dict(type="str", required=True, choices=["aws", "gcp"]),
         group_name=dict(type="str", required=True, aliases=["name"]),
@@ -410,6 +434,8 @@ def argument_spec():
         boot_timeout=dict(type="int", default=900),
         poll_interval=dict(type="int", default=10),
         strategy=dict(type="str", default="auto", choices=["auto", "batch", "surge"]),
+        autoscaler_deployment=dict(type="str"),
+        autoscaler_namespace=dict(type="str", default="circleci-server"),
         api_timeout=dict(type="float", default=30.0),
         clock_factor=dict(type="float", default=1.0),
     )
@@ -455,6 +481,23 @@ def build_provider(module, clock):
                           api_timeout=params["api_timeout"])
 
 
+def build_pauser(module, clock):
+    params = module.params
+    if not params["autoscaler_deployment"]:
+        return None
+    from ansible_collections.circleci.server.plugins.module_utils import k8s
+    from ansible_collections.circleci.server.plugins.module_utils.roll.autoscaler import DeploymentPause
+    if not k8s.HAS_K8S:
+        module.fail_json(msg=k8s.missing_library_message())
+    try:
+        api_client = k8s.api_client_from_params(params)
+    except k8s.K8sError as exc:
+        module.fail_json(msg="autoscaler_deployment is set, but the Kubernetes connection failed: %s" % exc)
+    import kubernetes
+    return DeploymentPause(kubernetes.client.AppsV1Api(api_client), params["autoscaler_namespace"], params["autoscaler_deployment"],
+                           clock=clock, request_timeout=params["api_timeout"])
+
+
 def build_nomad(module):
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
@@ -483,7 +526,7 @@ def main():
     try:
         nomad = build_nomad(module)
         provider = build_provider(module, clock)
-        roller = Roller(provider, nomad, options, clock)
+        roller = Roller(provider, nomad, options, clock, pauser=build_pauser(module, clock))
         if module.check_mode:
             plan = roller.plan()
             count = sum(len(b) for b in plan["batches"])

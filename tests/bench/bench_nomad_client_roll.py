@@ -1,28 +1,37 @@
-"""Bench: replacing 50 Nomad clients in the lab, three ways, side by side, in one run.
+"""Bench: replacing 50 Nomad clients in the lab, every way, side by side, in one run.
 
-    . hacking/env.sh && python -m tests.bench.bench_nomad_client_roll [--clients 50] [--batch 10] [--factor 100]
+    python -m tests.bench.bench_nomad_client_roll [--clients 50] [--batch 10] [--factor 100]
+
+(from the checkout, with the venv's python; it finds the collection under .cache/collections by itself.)
 
 Each strategy gets a fresh lab (AWS Auto Scaling group on a launch template, Nomad, the world with a boot
 delay of 90 lab s, jobs of 1-20 min arriving all the time) that first runs for 20 lab minutes so every
 client has work, then gets a new launch template version and is replaced:
 
-- ``nomad_client_roll``: the collection's roll (planner + executor, in process, on the lab clock);
+- ``roll batch``, ``roll surge (full)``, ``roll surge (MaxSize N+batch)``: the collection's roll (planner +
+  executor, in process, on the lab clock) with strategy batch, surge with MaxSize raised for every
+  replacement, and surge limited to the head-room of a MaxSize of N + batch (raise_max_size false);
 - ``terminate all``: what the 2.19 docs say ("terminate them all and let the group recreate them");
 - ``instance refresh``: AWS instance refresh (MinHealthyPercentage 90, warm-up = boot delay), which keeps
   the instance count but does not drain Nomad.
 
 For each: jobs killed, the floor of ready+eligible Nomad nodes during the replacement, the time in lab
-seconds, and, for the roll, each batch's times; next to the physical floor of a drain-first roll,
-ceil(N / batch) x (boot + longest job).
+seconds and its ratio to boot + longest job (the least any roll that drains can take), and each roll's batches.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    import ansible_collections.circleci.server  # noqa: F401  pylint: disable=unused-import
+except ImportError:
+    # Run from the checkout without ANSIBLE_COLLECTIONS_PATH: the collection is linked under .cache/collections.
+    sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
 
 from ansible_collections.circleci.server.plugins.module_utils.nomad import NomadClient
 from ansible_collections.circleci.server.plugins.module_utils.roll.aws import AwsAsgProvider
@@ -88,14 +97,19 @@ def measure(lab, started, killed_before, extra=None):
     return row
 
 
-def run_roll(lab, clients, batch):
+def run_roll(lab, clients, batch, strategy="batch", max_size=None):
     nomad = NomadClient(lab.nomad.base_url)
-    provider = AwsAsgProvider(GROUP, lab.aws.client("autoscaling"), lab.aws.client("ec2"))
-    options = RollOptions(batch_size=str(batch), drain_deadline=3600, boot_timeout=900, poll_interval=10, timeout=40000)
+    autoscaling = lab.aws.client("autoscaling")
+    if max_size is not None:
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, MaxSize=max_size)
+    provider = AwsAsgProvider(GROUP, autoscaling, lab.aws.client("ec2"))
+    options = RollOptions(batch_size=str(batch), drain_deadline=3600, boot_timeout=900, poll_interval=10, timeout=40000,
+                          strategy=strategy, raise_max_size=max_size is None)
     started, killed = lab.clock.now(), lab.nomad.stats()["killed"]
     result = Roller(provider, nomad, options, clock=lab.clock).run()
     return measure(lab, started, killed, {"replaced": len(result["replaced"]), "batches": result["batches"],
-                                          "reported_duration": result["duration"], "reported_killed": result["killed"]})
+                                          "reported_duration": result["duration"], "reported_killed": result["killed"],
+                                          "strategy": "%s: %s" % (result["plan"]["strategy"], result["plan"]["strategy_reason"])})
 
 
 def run_terminate_all(lab, clients, batch):  # pylint: disable=unused-argument
@@ -128,6 +142,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--factor", type=float, default=100.0, help="lab seconds per wall second")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", nargs="*", help="run only the strategies whose name contains one of these words")
     args = parser.parse_args(argv)
     clock = LabClock(args.factor)
     workdir = tempfile.mkdtemp(prefix="bench-roll-")
@@ -135,34 +150,45 @@ def main(argv=None):
     aws.start()
     began = time.monotonic()
     rows = {}
+    runs = (
+        ("roll batch", lambda lab: run_roll(lab, args.clients, args.batch, "batch")),
+        ("roll surge (full)", lambda lab: run_roll(lab, args.clients, args.batch, "surge")),
+        ("roll surge (MaxSize N+batch)", lambda lab: run_roll(lab, args.clients, args.batch, "auto", max_size=args.clients + args.batch)),
+        ("terminate all (naive)", lambda lab: run_terminate_all(lab, args.clients, args.batch)),
+        ("instance refresh", lambda lab: run_instance_refresh(lab, args.clients, args.batch)),
+    )
     try:
-        for name, strategy in (("nomad_client_roll", run_roll), ("terminate all", run_terminate_all), ("instance refresh", run_instance_refresh)):
+        for name, runner in runs:
+            if args.only and not any(word in name for word in args.only):
+                continue
             lab = Lab(clock, aws, args.clients, args.seed)
             try:
-                rows[name] = strategy(lab, args.clients, args.batch)
+                rows[name] = runner(lab)
             finally:
                 lab.stop()
     finally:
         aws.stop()
-    physical = math.ceil(args.clients / args.batch) * (BOOT + JOBS[1])
+    yardstick = BOOT + JOBS[1]
     print("%d clients, batch %d, boot %ds, jobs %d-%d s (about half the slots busy), clock x%g, bench wall time %.0f s"
           % (args.clients, args.batch, BOOT, JOBS[0], JOBS[1], args.factor, time.monotonic() - began))
     print()
-    print("| strategy | jobs killed | floor of ready+eligible nodes (desired %d) | lab seconds | physical floor ceil(N/batch) x (boot + longest job) |"
-          % args.clients)
+    print("| strategy | jobs killed | floor of ready+eligible nodes (desired %d) | lab seconds | ratio to boot + longest job (%.0f s) |"
+          % (args.clients, yardstick))
     print("|---|---|---|---|---|")
     for name, row in rows.items():
-        print("| %s | %d | %s | %.0f | %s |" % (name, row["killed"], row["floor"], row["duration"], "%.0f" % physical if name == "nomad_client_roll" else "-"))
-    roll = rows["nomad_client_roll"]
-    print()
-    print("nomad_client_roll batches (lab seconds from the roll's start; reported killed %d, duration %.0f):"
-          % (roll["reported_killed"], roll["reported_duration"]))
-    print("| batch | instances | surge | ready | drain started | drained | terminated | duration | allocations drained | killed |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for event in roll["batches"]:
-        print("| %d | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d |" % (
-            event["batch"], len(event["instances"]), event["surge"], event["ready"], event["drain_started"], event["drained"],
-            event["terminated"], event["duration"], event["allocations_drained"], event["killed"]))
+        print("| %s | %d | %s | %.0f | %.2f |" % (name, row["killed"], row["floor"], row["duration"], row["duration"] / yardstick))
+    for name, row in rows.items():
+        if "batches" not in row:
+            continue
+        print()
+        print("%s (%s), batches in lab seconds from the roll's start; reported killed %d, duration %.0f:"
+              % (name, row["strategy"], row["reported_killed"], row["reported_duration"]))
+        print("| batch | instances | surge | ready | drain started | drained | terminated | duration | allocations drained | killed |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for event in row["batches"]:
+            print("| %d | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d |" % (
+                event["batch"], len(event["instances"]), event["surge"], event["ready"], event["drain_started"], event["drained"],
+                event["terminated"], event["duration"], event["allocations_drained"], event["killed"]))
     return 0
 
 

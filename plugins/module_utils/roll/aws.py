@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from concurrent.futures import ThreadPoolExecutor
 import random
 import time
 
@@ -272,9 +273,20 @@ class AwsAsgProvider:
                    AutoScalingGroupName=self.group_name, DesiredCapacity=int(desired), HonorCooldown=False)
 
     def terminate(self, instance_ids):
-        for iid in instance_ids:
+        """One call per instance (the API takes one), a few at a time; the first error raised once all ended."""
+        def one(iid):
             self._call(self.autoscaling, "terminate_instance_in_auto_scaling_group", "terminate instance %s in %s" % (iid, self.group_name),
                        InstanceId=iid, ShouldDecrementDesiredCapacity=True)
+        ids = list(instance_ids)
+        if len(ids) <= 1:
+            for iid in ids:
+                one(iid)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
+            futures = [pool.submit(one, iid) for iid in ids]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
 
     def unsafe_to_resume(self, processes):
         """Processes not to resume now, with why: AZRebalance while the group's zones are out of balance (it would

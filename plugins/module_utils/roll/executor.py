@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..nomad import NomadError, active_allocations, node_is_draining, node_ready_eligible, was_killed
@@ -123,13 +124,16 @@ class NodeIndex:
 
 
 class Roller:
-    def __init__(self, provider, nomad, options=None, clock=None):
+    def __init__(self, provider, nomad, options=None, clock=None, parallel=8, pauser=None):
         self.provider = provider
         self.nomad = nomad
         self.options = options or RollOptions()
         self.options.validate()
         self.clock = clock or WallClock()
         self.index = NodeIndex(nomad)
+        self.parallel = parallel
+        # What pauses the Nomad Autoscaler for the roll (autoscaler.DeploymentPause), or None.
+        self.pauser = pauser
         self.changed = False
         self._start = None
         self._instances = []
@@ -210,6 +214,11 @@ class Roller:
                             % (group.name, holder.get("owner"), holder.get("until")))
         plan["warnings"] = list(group.warnings) + blockers
         self._blockers = blockers
+        if self.pauser is not None:
+            recorded = (saved or {}).get("autoscaler_replicas")
+            replicas = int(recorded) if recorded is not None else self.pauser.replicas()
+            plan["autoscaler"] = {"target": self.pauser.label, "replicas": replicas,
+                                  "action": "scaled to 0 for the roll, then back to %d" % replicas if plan["batches"] else "left alone"}
         return plan
 
     # -- the roll ----------------------------------------------------------------------------------------
@@ -243,11 +252,18 @@ class Roller:
         self._check_head_room(plan)
         state = {"desired": plan["target_desired"], "max_size": (saved or {}).get("max_size", plan["max_size"]),
                  "suspended": list((saved or {}).get("suspended", []))}
+        if self.pauser is not None:
+            recorded = (saved or {}).get("autoscaler_replicas")
+            # recorded before the scale to 0, so that a re-run after a crash puts back the original count
+            state["autoscaler_replicas"] = int(recorded) if recorded is not None else plan["autoscaler"]["replicas"]
         self._acquire_lock()
         finished = False
         try:
             self._expected_desired = plan["current_desired"]
             self._begin(plan, state)
+            if self.pauser is not None:
+                self.pauser.pause()
+                result["autoscaler"] = {"target": self.pauser.label, "paused": True, "replicas": state["autoscaler_replicas"]}
             for number, batch in enumerate(plan["batches"], 1):
                 self._run_batch(number, batch, plan["target_desired"], result)
             self._verify(result)
@@ -326,6 +342,7 @@ class Roller:
         the provider finds unsafe to resume now (AZRebalance with the zones out of balance: it would
         terminate busy, undrained nodes) stays suspended, with a warning."""
         self._restore_max_size(state, group)
+        self._resume_autoscaler(state, result)
         suspended = list(state.get("suspended") or [])
         if suspended:
             unsafe = getattr(self.provider, "unsafe_to_resume", lambda names: {})(suspended)
@@ -337,6 +354,16 @@ class Roller:
         self.provider.clear_state()
         self.changed = True
 
+    def _resume_autoscaler(self, state, result=None):
+        """Put the Nomad Autoscaler back to the replicas it had; forget them only once that worked."""
+        replicas = state.get("autoscaler_replicas")
+        if replicas is None or self.pauser is None:
+            return
+        self.pauser.resume(int(replicas))
+        state.pop("autoscaler_replicas", None)
+        if result is not None:
+            result["autoscaler"] = {"target": self.pauser.label, "paused": False, "replicas": int(replicas)}
+
     def _after_stop(self, state, result=None):
         """On a stop: keep the target size saved so a re-run resumes; put MaxSize back as far as the group's
         size allows; resume the suspended processes except AZRebalance, which would terminate undrained nodes
@@ -344,6 +371,11 @@ class Roller:
         if state.get("stopped"):
             return
         state["stopped"] = True
+        try:
+            self._resume_autoscaler(state, result)
+        except RollError as exc:
+            if result is not None:
+                result.setdefault("warnings", []).append("The Nomad Autoscaler could not be put back: %s A re-run puts it back." % exc)
         try:
             group = self.provider.describe()
             self._restore_max_size(state, group)
@@ -431,6 +463,7 @@ class Roller:
         if broken:
             event["broken_elsewhere"] = broken
         if others < floor:
+            self.observe()  # a scaler that changed the group behind the roll's back is the better explanation: it raises
             raise RollError("Batch %d: only %d ready, eligible Nomad nodes would remain outside the batch, below the capacity floor %d "
                             "(desired %d - max_unavailable %d). Nothing was drained. Check the nodes' health in Nomad (a node made "
                             "ineligible by hand counts as unavailable) and re-run." % (number, others, floor, target, opts.max_unavailable))
@@ -439,29 +472,32 @@ class Roller:
         batch_nodes = {iid: nodes[iid] for iid in batch if iid in nodes and nodes[iid].get("Status") != "down"}
         event["nodes"] = sorted(n["ID"] for n in batch_nodes.values())
         event["without_node"] = sorted(iid for iid in batch if iid not in batch_nodes)
-        for node in batch_nodes.values():
-            if node.get("SchedulingEligibility") != "ineligible":
-                self.nomad.set_eligibility(node["ID"], False)
-                self.changed = True
+        to_mark = [node["ID"] for node in batch_nodes.values() if node.get("SchedulingEligibility") != "ineligible"]
+        if to_mark:
+            self.changed = True
+        self._each(lambda node_id: self.nomad.set_eligibility(node_id, False), to_mark)
         tracked = {}
-        for node in batch_nodes.values():
-            for alloc in active_allocations(self.nomad.node_allocations(node["ID"]), opts.ignore_system_jobs):
+        node_list = list(batch_nodes.values())
+        for node, allocs in zip(node_list, self._each(lambda n: self.nomad.node_allocations(n["ID"]), node_list)):
+            for alloc in active_allocations(allocs, opts.ignore_system_jobs):
                 tracked[alloc["ID"]] = node["ID"]
         drain_start = self.clock.now()
         event["drain_started"] = self._rel(drain_start)
         deadline = opts.drain_deadline if opts.force_after_deadline else 0
-        for node in batch_nodes.values():
+        busy_nodes = set(tracked.values())
+
+        def drain_one(node):
             # A node an earlier run drained already (its drain metadata says so) is not drained again. The
             # drain's metadata also records the target size, for providers that cannot keep state.
             full = node if "LastDrain" in node and "DrainStrategy" in node else (self.nomad.node(node["ID"]) or {})
             marked = TARGET_META in ((full.get("LastDrain") or {}).get("Meta") or {})
-            busy = any(owner == node["ID"] for owner in tracked.values())
             # A drain an earlier run started without a deadline gets the deadline now that force_after_deadline is set.
             unforced = node_is_draining(full) and deadline and int((full.get("DrainStrategy") or {}).get("Deadline") or 0) <= 0
-            if unforced or (not node_is_draining(full) and (busy or not marked)):
+            if unforced or (not node_is_draining(full) and (node["ID"] in busy_nodes or not marked)):
+                self.changed = True
                 self.nomad.drain(node["ID"], deadline, opts.ignore_system_jobs,
                                  meta={"message": "circleci.server.nomad_client_roll batch %d" % number, TARGET_META: str(target)})
-                self.changed = True
+        self._each(drain_one, node_list)
         event["allocations_drained"] = len(tracked)
 
         pending = set(event["nodes"])
@@ -539,6 +575,19 @@ class Roller:
             self._expected_desired = target
         event["finished"] = self._rel()
         event["duration"] = round(event["finished"] - event["started"], 1)
+
+    def _each(self, func, items):
+        """``func`` over ``items``, a few at a time (a full surge drains every old node at once: one call after the
+        other would take minutes on a large group); the results in order; the first error raised once all ended."""
+        items = list(items)
+        if len(items) <= 1 or self.parallel <= 1:
+            return [func(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(items))) as pool:
+            futures = [pool.submit(func, item) for item in items]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+        return [f.result() for f in futures]
 
     def _track_nodes(self, stubs=None):
         """Cheap capacity sample while draining: the node list only, against the last known instances."""

@@ -234,3 +234,21 @@ def test_env_file_and_stop_frees_the_port(tmp_path):
     port = int(url.rsplit(":", 1)[1])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_group_limits_are_enforced_like_real_auto_scaling(aws_lab):
+    _ec2, asg = _group_with_template(aws_lab, desired=2, version="1")
+    asg.update_auto_scaling_group(AutoScalingGroupName="nomad-clients", MinSize=2, MaxSize=3)
+    with pytest.raises(botocore.exceptions.ClientError, match="above max value 3"):
+        asg.set_desired_capacity(AutoScalingGroupName="nomad-clients", DesiredCapacity=4)
+    with pytest.raises(botocore.exceptions.ClientError, match="below min value 2"):
+        asg.set_desired_capacity(AutoScalingGroupName="nomad-clients", DesiredCapacity=1)
+    first = _instances(asg)[0]["InstanceId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="min size constraint"):
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=first, ShouldDecrementDesiredCapacity=True)
+    asg.update_auto_scaling_group(AutoScalingGroupName="nomad-clients", MinSize=0)
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=first, ShouldDecrementDesiredCapacity=True)
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=first, ShouldDecrementDesiredCapacity=True)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert info.value.response["Error"]["Code"] == "ValidationError" and "No managed instance found" in info.value.response["Error"]["Message"]

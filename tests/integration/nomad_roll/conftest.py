@@ -36,6 +36,7 @@ class RollLab:
         self.nomad.start()
         self.world = None
         self.feeder = None
+        self.kube = None
 
     def start_world(self, rate_per_minute=6.0, duration_range=(60.0, 300.0), seed=1):
         self.world = World(self.clock, self.nomad, gcp=self.gcp, aws=self.aws is not None, aws_lock=self.aws.lock if self.aws else None,
@@ -49,10 +50,29 @@ class RollLab:
         time.sleep(self.clock.wall_seconds(lab_seconds))
 
     def stop(self):
-        for part in (self.feeder, self.world):
+        for part in (self.feeder, self.world, self.kube):
             if part is not None:
                 part.stop()
         self.nomad.stop()
+
+    def start_kube(self, tmp_path, replicas=1):
+        """A Kubernetes API stand-in with the Nomad Autoscaler's deployment; returns the module arguments that pause it."""
+        from tests.lab.kube import KubeApiServer, write_kubeconfig
+        self.kube = KubeApiServer(self.clock, self.log, self.faults)
+        url = self.kube.start()
+        self.kube.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                          "metadata": {"name": "nomad-autoscaler", "namespace": "circleci-server"},
+                          "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "nomad-autoscaler"}},
+                                   "template": {"metadata": {"labels": {"app": "nomad-autoscaler"}},
+                                                "spec": {"containers": [{"name": "autoscaler", "image": "hashicorp/nomad-autoscaler:0.4.5"}]}}}})
+        return {"kubeconfig": write_kubeconfig(str(tmp_path / "kubeconfig"), url), "autoscaler_deployment": "nomad-autoscaler"}
+
+    def autoscaler_replicas(self):
+        return self.kube.get("apps/v1", "Deployment", "circleci-server", "nomad-autoscaler")["spec"]["replicas"]
+
+    def autoscaler_scales(self):
+        """The replicas the roll set, in order, from the request log."""
+        return [e for e in self.mutations("kube") if e["path"].endswith("/deployments/nomad-autoscaler/scale")]
 
     def mutations(self, service=None):
         return [e for e in RequestLog.read(self.log.path) if service is None or e["service"] == service]

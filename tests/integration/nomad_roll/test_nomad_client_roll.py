@@ -116,7 +116,8 @@ def test_fault_at_termination_of_batch_two_then_rerun(aws_roll_lab, roll):
     args = dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=900)
     first, proc = roll(args)
     assert first["failed"] is True and "injected fault" in first["msg"]
-    assert len(first["replaced"]) == 2 and asg(lab)["DesiredCapacity"] == SIZE + 2
+    # batch 2's terminations run side by side: the one that did not fail went through, and is reported
+    assert len(first["replaced"]) == 3 and asg(lab)["DesiredCapacity"] == SIZE + 1
     second, proc = roll(args)
     assert not second.get("failed"), second["msg"]
     assert set(first["replaced"]) | set(second["replaced"]) == old
@@ -134,7 +135,7 @@ def test_short_drain_deadline_stops_safely(aws_roll_lab, roll):
     aws_group(lab)
     lab.start_world(rate_per_minute=0)
     for number in range(SIZE * 4):  # every slot of every client (the stand-in bin-packs)
-        lab.nomad.submit_job("long-%02d" % number, duration=3000)
+        lab.nomad.submit_job("long-%02d" % number, duration=200000)
     lab.let_time_pass(30)
     assert all(node["running"] == 4 for node in lab.nomad.nodes())
     new_configuration(lab)
@@ -155,7 +156,7 @@ def test_force_after_deadline_reports_what_nomad_killed(aws_roll_lab, roll):
     aws_group(lab, size=2)
     lab.start_world(rate_per_minute=0)
     for number in range(3):
-        lab.nomad.submit_job("long-%02d" % number, duration=3000)
+        lab.nomad.submit_job("long-%02d" % number, duration=200000)
     lab.let_time_pass(30)
     new_configuration(lab)
     result, proc = roll(dict(lab.base_args(), group_name=GROUP, batch_size="1", drain_deadline=120, force_after_deadline=True))
@@ -250,3 +251,73 @@ def test_gcp_instance_template_option_sets_an_opportunistic_policy_then_rolls(gc
     assert {i["template"] for i in lab.gcp.instances(PROJECT, ZONE, "lab-nomad-client-group")} == {"nomad-clients-2"}
     again, proc = roll(args)
     assert again["changed"] is False, again
+
+
+def test_aws_full_surge_resumes_after_faults_between_surge_and_drain_and_between_drain_and_terminate(aws_roll_lab, roll, tmp_path):
+    lab = aws_roll_lab
+    size = 4
+    aws_group(lab, size=size)
+    lab.aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=GROUP, MaxSize=2 * size)
+    settle(lab)
+    new_configuration(lab)
+    old = {i["InstanceId"] for i in asg(lab)["Instances"]}
+    # strategy auto: MaxSize has room; the Nomad Autoscaler's deployment paused for each run and put back
+    args = dict(lab.base_args(), group_name=GROUP, batch_size="1", drain_deadline=900, **lab.start_kube(tmp_path, replicas=1))
+    started = lab.clock.now()
+    # 1. the first drain fails: every replacement is up, nothing drained
+    lab.faults.add("nomad", "POST", r"/v1/node/[^/]+/drain$", nth=1, status=400, message="injected fault")
+    first, proc = roll(args)
+    assert first["failed"] is True and "injected fault" in first["msg"] and first["replaced"] == []
+    assert first["plan"]["strategy"] == "surge" and first["plan"]["batches"] == [sorted(old)], first["plan"]
+    assert lab.autoscaler_replicas() == 1 and len(lab.autoscaler_scales()) == 2  # 0, then back to 1 after the failure
+    assert asg(lab)["DesiredCapacity"] == 2 * size
+    # 2. the re-run drains, then the first termination fails
+    lab.faults.add("aws", "POST", r"autoscaling/TerminateInstanceInAutoScalingGroup$", nth=1, status=400, message="ValidationError: injected fault")
+    second, proc = roll(args)
+    assert second["failed"] is True and "injected fault" in second["msg"], second["msg"]
+    assert second["batches"][0]["surge"] == 0  # the surge of the first run was reused
+    assert lab.autoscaler_replicas() == 1 and len(lab.autoscaler_scales()) == 4
+    # 3. the last re-run terminates what is left: nothing replaced twice, the group back to its size
+    third, proc = roll(args)
+    assert not third.get("failed"), third["msg"]
+    assert set(second["replaced"]) | set(third["replaced"]) == old
+    assert len({i["instance_id"] for i in lab.world.instances()}) == 2 * size, "an instance was replaced twice"
+    group = asg(lab)
+    assert group["DesiredCapacity"] == size and group["MaxSize"] == 2 * size and not group["SuspendedProcesses"]
+    assert not [t for t in group["Tags"] if t["Key"].startswith("circleci.server/")]
+    assert lab.nomad.stats()["killed"] == 0
+    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= size
+    assert lab.autoscaler_replicas() == 1 and len(lab.autoscaler_scales()) == 6
+    assert third["autoscaler"] == {"target": "deployment circleci-server/nomad-autoscaler", "paused": False, "replicas": 1}
+
+
+def test_desired_changed_by_another_scaler_mid_roll_stops_the_roll(aws_roll_lab, roll, tmp_path):
+    import threading
+    lab = aws_roll_lab
+    size = 4
+    aws_group(lab, size=size)
+    settle(lab)
+    new_configuration(lab)
+    autoscaling = lab.aws.client("autoscaling")
+    stop = threading.Event()
+
+    def autoscaler_scales_in():
+        # the Nomad Autoscaler's AWS target: once the roll surged, it sets the group back to what it wants
+        while not stop.is_set():
+            if asg(lab)["DesiredCapacity"] > size:
+                autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=size)
+                return
+            stop.wait(0.05)
+    scaler = threading.Thread(target=autoscaler_scales_in, daemon=True)
+    scaler.start()
+    try:
+        result, proc = roll(dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=900, **lab.start_kube(tmp_path, replicas=2)))
+    finally:
+        stop.set()
+        scaler.join(5)
+    assert result["failed"] is True and "changed behind the roll's back" in result["msg"], result["msg"]
+    assert result["replaced"] == []
+    assert not [e for e in lab.mutations("nomad") if e["path"].endswith("/drain")]
+    assert not [e for e in lab.mutations("aws") if "TerminateInstance" in e["path"]]
+    assert lab.autoscaler_replicas() == 2 and len(lab.autoscaler_scales()) == 2  # paused, then put back though the roll failed
+    assert result["killed"] == 0  # the roll killed nothing (the other scaler's scale-in did, which is why it must be paused)

@@ -32,6 +32,11 @@ Fixed moto bugs:
   snapshot of the image is tagged now.
 - ``CreateImage`` and ``RegisterImage`` with the name of an image the account already owns are
   refused with ``InvalidAMIName.Duplicate``, like real EC2 (a deregistered image frees its name).
+- Group limits, as real Auto Scaling enforces them (moto accepted anything): ``SetDesiredCapacity``
+  above MaxSize or below MinSize is a ``ValidationError``; ``TerminateInstanceInAutoScalingGroup`` of
+  an instance no longer in a group is a 400 ``ValidationError`` (moto raised StopIteration, a 500), and
+  with ``ShouldDecrementDesiredCapacity`` at MinSize it is refused.
+  Not modelled: lifecycle hooks' Pending:Wait / Terminating:Wait states (instances leave at once).
 """
 from __future__ import annotations
 
@@ -388,6 +393,32 @@ def register_image(self, name=None, description=None):
     return _ORIGINAL["AmiBackend.register_image"](self, name=name, description=description)
 
 
+# --- group limits ----------------------------------------------------------------------------
+
+def set_desired_capacity_within_limits(self, group_name, desired_capacity):
+    group = self.autoscaling_groups.get(group_name)
+    if group is not None and desired_capacity is not None:
+        if desired_capacity > group.max_size:
+            raise ValidationError("New SetDesiredCapacity value %d is above max value %d for the AutoScalingGroup."
+                                  % (desired_capacity, group.max_size))
+        if desired_capacity < group.min_size:
+            raise ValidationError("New SetDesiredCapacity value %d is below min value %d for the AutoScalingGroup."
+                                  % (desired_capacity, group.min_size))
+    return _ORIGINAL["AutoScalingBackend.set_desired_capacity"](self, group_name, desired_capacity)
+
+
+def terminate_instance_in_group(self, instance_id, should_decrement):
+    for group in self.autoscaling_groups.values():
+        for state in group.instance_states:
+            if state.instance.id == instance_id:
+                if should_decrement and group.desired_capacity is not None and group.desired_capacity - 1 < group.min_size:
+                    raise ValidationError(
+                        "Currently, desiredSize equals minSize (%d). Terminating instance without replacement will violate group's min "
+                        "size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size." % group.min_size)
+                return _ORIGINAL["AutoScalingBackend.terminate_instance"](self, instance_id, should_decrement)
+    raise ValidationError("Instance Id not found - No managed instance found for instance ID: %s" % instance_id)
+
+
 def install(clock=None) -> None:
     """Applies the additions and fixes once per process; ``clock`` (a LabClock) drives refreshes."""
     with _INSTALL_LOCK:
@@ -414,6 +445,10 @@ def install(clock=None) -> None:
         AmiBackend.create_image = create_image
         _ORIGINAL["AmiBackend.register_image"] = AmiBackend.register_image
         AmiBackend.register_image = register_image
+        _ORIGINAL["AutoScalingBackend.set_desired_capacity"] = as_models.AutoScalingBackend.set_desired_capacity
+        as_models.AutoScalingBackend.set_desired_capacity = set_desired_capacity_within_limits
+        _ORIGINAL["AutoScalingBackend.terminate_instance"] = as_models.AutoScalingBackend.terminate_instance
+        as_models.AutoScalingBackend.terminate_instance = terminate_instance_in_group
         _STATE["installed"] = True
 
 

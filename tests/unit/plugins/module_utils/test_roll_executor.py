@@ -414,3 +414,76 @@ def test_each_strategy_resumes_after_a_fault_without_replacing_twice(strategy, f
     assert_all_current(world, 6)
     assert world.max_size == 6 and world.suspended == set() and world.state is None
     assert world.violations == [] and world.killed == []
+
+
+# -- the Nomad Autoscaler ------------------------------------------------------------------------------------
+
+class FakeAutoscaler:
+    """A deployment's scale, recording into the world's mutations so the order with the roll's steps shows."""
+
+    label = "deployment circleci-server/nomad-autoscaler"
+
+    def __init__(self, world, replicas=1):
+        self.world = world
+        self.spec = replicas
+
+    def replicas(self):
+        return self.spec
+
+    def pause(self):
+        self.world.mutations.append(("autoscaler", 0))
+        self.spec = 0
+
+    def resume(self, replicas):
+        self.world.mutations.append(("autoscaler", replicas))
+        self.spec = replicas
+
+
+def with_autoscaler(roller, replicas=2):
+    roller.pauser = FakeAutoscaler(roller.provider.world, replicas)
+    return roller.pauser
+
+
+def test_the_autoscaler_is_paused_for_the_roll_and_restored_exactly():
+    world, roller = make(job_lengths=[100] * 6)
+    autoscaler = with_autoscaler(roller, replicas=2)
+    plan = roller.plan()
+    assert plan["autoscaler"] == {"target": autoscaler.label, "replicas": 2, "action": "scaled to 0 for the roll, then back to 2"}
+    assert world.mutations == []
+    result = roller.run()
+    kinds = [m[0] for m in world.mutations]
+    assert kinds.index("autoscaler") < kinds.index("set_capacity")  # paused before the first surge
+    assert [m for m in world.mutations if m[0] == "autoscaler"] == [("autoscaler", 0), ("autoscaler", 2)]
+    assert autoscaler.spec == 2 and result["autoscaler"]["paused"] is False
+    assert_all_current(world, 6)
+
+
+def test_the_autoscaler_is_restored_after_an_injected_failure():
+    world, roller = make(job_lengths=[100] * 6)
+    autoscaler = with_autoscaler(roller, replicas=3)
+    world.faults["terminate"] = 2
+    with pytest.raises(RollStopped, match="injected fault"):
+        roller.run()
+    assert autoscaler.spec == 3
+    assert "autoscaler_replicas" not in world.state
+
+
+def test_the_autoscaler_is_restored_after_an_unexpected_exception():
+    world, roller = make(job_lengths=[100] * 6)
+    autoscaler = with_autoscaler(roller, replicas=1)
+
+    def crash(ids):
+        raise KeyError("a bug")
+    roller.provider.terminate = crash
+    with pytest.raises(KeyError):
+        roller.run()
+    assert autoscaler.spec == 1
+
+
+def test_a_rerun_after_a_crash_while_paused_puts_back_the_recorded_replicas_not_zero():
+    world, roller = make(job_lengths=[100] * 6)
+    autoscaler = with_autoscaler(roller, replicas=0)  # the crashed run had scaled it to 0 ...
+    world.state = {"desired": 6, "max_size": 6, "suspended": [], "autoscaler_replicas": 2}  # ... after recording 2
+    assert roller.plan()["autoscaler"]["replicas"] == 2
+    roller.run()
+    assert autoscaler.spec == 2

@@ -25,8 +25,8 @@ def world(monkeypatch):
     monkeypatch.setattr(nomad_client_roll, "build_nomad", lambda module: FakeNomad(world))
     original = executor.Roller.__init__
 
-    def with_fake_clock(self, provider, nomad, options=None, clock=None):
-        original(self, provider, nomad, options, world.clock)
+    def with_fake_clock(self, provider, nomad, options=None, clock=None, **kwargs):
+        original(self, provider, nomad, options, world.clock, **kwargs)
     monkeypatch.setattr(executor.Roller, "__init__", with_fake_clock)
     return world
 
