@@ -104,6 +104,32 @@ def _retries():
                  backoff_factor=0.2, raise_on_status=False)
 
 
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAME_RULES = {
+    "namespace": (re.compile(r"^%s$" % _LABEL, re.ASCII), 63,
+                  "a namespace name: lower-case letters, digits and '-', at most 63 characters"),
+    "release": (re.compile(r"^%s(\.%s)*$" % (_LABEL, _LABEL), re.ASCII), 53,
+                "a Helm release name: lower-case letters, digits, '-' and '.', at most 53 characters"),
+}
+
+
+def check_names(params, options):
+    """Refuse a namespace or release option that Kubernetes or Helm would not accept, before any request.
+
+    ``options`` maps option names to their kind ("namespace" or "release"). Raises ``K8sError`` naming the
+    option and the accepted form ('../kube-system' or 'ns/secrets' would otherwise reach an API path).
+    """
+    for option, kind in options.items():
+        value = params.get(option)
+        if value is None:
+            continue
+        pattern, limit, form = _NAME_RULES[kind]
+        if not isinstance(value, str) or len(value) > limit or not pattern.match(value):
+            shown = repr(value) if len(repr(value)) <= 70 else repr(value)[:70] + "..."
+            raise K8sError("%s is %s, which is not %s: give the name as kubectl get %s shows it." % (
+                option, shown, form, "namespaces" if kind == "namespace" else "secrets -l owner=helm"))
+
+
 def _truthy(value) -> bool:
     if isinstance(value, bool):
         return value

@@ -37,7 +37,7 @@ requirements:
   - google-auth (unless O(gcp_auth_kind=none))
 options:
   service_account:
-    description: The service account's email.
+    description: The service account's email (or its numeric unique ID).
     type: str
     required: true
   project:
@@ -49,7 +49,9 @@ options:
     type: str
     default: roles/iam.workloadIdentityUser
   member:
-    description: The member, for example C(serviceAccount:my-project.svc.id.goog[circleci-server/machine-provisioner]).
+    description:
+      - The member, for example C(serviceAccount:my-project.svc.id.goog[circleci-server/machine-provisioner]).
+      - One principal, C(TYPE:ID); V(allUsers), V(allAuthenticatedUsers) and wildcards are refused.
     type: str
     required: true
   replaces:
@@ -109,16 +111,14 @@ import json
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.circleci.server.plugins.module_utils.files import InputError, read_text
-from ansible_collections.circleci.server.plugins.module_utils.network import (
-    REQUEST_TIMEOUT_SPEC,
-    TimeoutOptionError,
-    check_timeout,
-)
+from ansible_collections.circleci.server.plugins.module_utils.network import REQUEST_TIMEOUT_SPEC, check_timeout
 
 from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud.gcp_iam import (
     GcpIamError,
     ServiceAccountIam,
     bindings_view,
+    check_member,
+    check_service_account,
 )
 
 try:
@@ -189,8 +189,10 @@ def main():
     p = module.params
     try:
         timeout = check_timeout(p["request_timeout"])
-    except TimeoutOptionError as exc:
-        module.fail_json(msg=str(exc))
+        check_service_account(p["service_account"])
+        check_member(p["member"])
+    except ValueError as exc:  # TimeoutOptionError is one
+        module.fail_json(msg="%s Nothing was changed." % exc)
     iam = ServiceAccountIam(build_session(module, timeout), p["service_account"], project=p["project"],
                             base_url=p["gcp_base_url"], timeout=timeout)
     try:

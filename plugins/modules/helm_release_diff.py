@@ -143,6 +143,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.circleci.server.plugins.module_utils import process
 from ansible_collections.circleci.server.plugins.module_utils.files import InputError, load_yaml, read_text
+from ansible_collections.circleci.server.plugins.module_utils.k8s import K8sError, check_names
 from ansible_collections.circleci.server.plugins.module_utils import release_diff as release_diff_utils
 from ansible_collections.circleci.server.plugins.module_utils.network import (
     REQUEST_TIMEOUT_SPEC,
@@ -209,7 +210,8 @@ def main():
         if params["kube_version"] is not None:
             params["kube_version"] = normalise_version(params["kube_version"], "kube_version", KUBERNETES)
         timeout = check_timeout(params["request_timeout"])
-    except (VersionError, TimeoutOptionError) as exc:
+        check_names(params, {"release_namespace": "namespace", "release_name": "release"})
+    except (VersionError, TimeoutOptionError, K8sError) as exc:
         module.fail_json(msg=str(exc))
     helm = params["binary_path"] or module.get_bin_path("helm", required=True)
     namespace = params["release_namespace"]

@@ -67,6 +67,8 @@ previous:
   sample: Disabled
 """
 
+import re
+
 try:
     import botocore
 except ImportError:
@@ -95,6 +97,10 @@ def main():
         timeout = check_timeout(module.params["request_timeout"])
     except TimeoutOptionError as e:
         module.fail_json(msg=str(e))
+    if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket, re.ASCII) or ".." in bucket:
+        module.fail_json(msg="bucket %r is not an S3 bucket name (3-63 lower-case letters, digits, '.' and '-'): give "
+                             "the name of the object storage bucket (object_storage.bucketName in the values)."
+                             % (bucket[:80],))
     client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff(), config=botocore_config(timeout))
     try:
         before = client.get_bucket_versioning(Bucket=bucket, aws_retry=True).get("Status") or "Disabled"

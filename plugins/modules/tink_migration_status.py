@@ -129,6 +129,7 @@ from ansible_collections.circleci.server.plugins.module_utils.k8s import (
     K8S_AUTH_ARGSPEC,
     K8sError,
     K8sReader,
+    check_names,
     missing_library_message,
 )
 from ansible_collections.circleci.server.plugins.module_utils.tink import evaluate_tink, read_tink_facts
@@ -171,6 +172,7 @@ def main():
     if not HAS_K8S:
         module.fail_json(msg=missing_library_message())
     try:
+        check_names(module.params, {"namespace": "namespace", "release": "release"})
         reader = K8sReader.from_params(module.params)
     except K8sError as exc:
         module.fail_json(msg=str(exc))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import time
 
 from ansible_collections.circleci.server.plugins.module_utils.network import (
@@ -27,6 +28,33 @@ from ansible_collections.circleci.server.plugins.module_utils.network import (
 DEFAULT_BASE_URL = "https://iam.googleapis.com"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
+
+
+_MEMBER_RE = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):[^\s*?]+$", re.ASCII)
+_SERVICE_ACCOUNT_RE = re.compile(r"^([a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com|[a-z0-9-]+@[a-z0-9.-]+|\d{10,30})$",
+                                 re.ASCII)
+
+
+def check_member(member, option="member"):
+    """Refuse a member that is not one principal: allUsers, allAuthenticatedUsers and wildcards grant the role to
+    everyone (or to every matching identity)."""
+    text = str(member)
+    if text in ("allUsers", "allAuthenticatedUsers") or "*" in text or "?" in text:
+        raise ValueError("%s %r grants the role to everyone (or to every matching identity): name one principal, "
+                         "for example serviceAccount:PROJECT.svc.id.goog[circleci-server/machine-provisioner]."
+                         % (option, member))
+    if not _MEMBER_RE.match(text):
+        raise ValueError("%s %r is not an IAM member: write TYPE:ID, for example "
+                         "serviceAccount:PROJECT.svc.id.goog[circleci-server/machine-provisioner]." % (option, member))
+    return text
+
+
+def check_service_account(email):
+    """Refuse a service account that is not an email or a numeric unique ID (it goes into the request's URL)."""
+    if not _SERVICE_ACCOUNT_RE.match(str(email)):
+        raise ValueError("service_account %r is not a service account email (NAME@PROJECT.iam.gserviceaccount.com) "
+                         "or unique ID: give the email of the service account." % (email,))
+    return email
 
 
 class GcpIamError(Exception):

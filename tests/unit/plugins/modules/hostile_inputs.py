@@ -480,6 +480,13 @@ def _traceback_cases():
     ]
 
 
+def _gcp(**kwargs):
+    args = {"service_account": "vm@p.iam.gserviceaccount.com", "member": "user:a@example.com", "gcp_auth_kind": "none",
+            "gcp_base_url": "http://127.0.0.1:1"}
+    args.update(kwargs)
+    return lambda tmp: args
+
+
 def _silent_cases():
     return [
         Case("iam_role_trust_subject.to_subject=system:serviceaccount:*:*", "silent-success", "iam_role_trust_subject",
@@ -517,6 +524,31 @@ def _silent_cases():
              _rule(from_port=2376, source_group_id=["sg-*"], state="absent"), ("source_group_id",), aws=_fake_group),
         Case("ec2_security_group_rule.protocol=TCP-space", "silent-success", "ec2_security_group_rule",
              _rule(protocol="tcp ", from_port=2376, state="absent"), ("protocol",), aws=_fake_group),
+        Case("gcp_service_account_iam_member.member=allUsers", "silent-success", "gcp_service_account_iam_member",
+             _gcp(member="allUsers"), ("member", "everyone")),
+        Case("gcp_service_account_iam_member.member=wildcard", "silent-success", "gcp_service_account_iam_member",
+             _gcp(member="serviceAccount:p.svc.id.goog[*/*]"), ("member", "everyone")),
+        Case("gcp_service_account_iam_member.member=no-type", "silent-success", "gcp_service_account_iam_member",
+             _gcp(member="machine-provisioner"), ("member", "not an IAM member")),
+        Case("gcp_service_account_iam_member.service_account=path-traversal", "silent-success",
+             "gcp_service_account_iam_member", _gcp(service_account="../../projects/other/serviceAccounts/x"),
+             ("service_account", "not a service account email")),
+        Case("server_release_info.namespace=path-traversal", "silent-success", "server_release_info",
+             lambda tmp: {"namespace": "../kube-system", "host": "https://127.0.0.1:1"},
+             ("namespace", "not a namespace name")),
+        Case("tink_migration_status.release=uppercase-slash", "silent-success", "tink_migration_status",
+             lambda tmp: {"namespace": "circleci-server", "release": "Circle/Server", "host": "https://127.0.0.1:1"},
+             ("release", "not a Helm release name")),
+        Case("velero_backup_info.velero_namespace=empty", "silent-success", "velero_backup_info",
+             lambda tmp: {"namespace": "circleci-server", "velero_namespace": "", "host": "https://127.0.0.1:1"},
+             ("velero_namespace", "not a namespace name")),
+        Case("helm_release_diff.release_namespace=flag-injection", "silent-success", "helm_release_diff",
+             lambda tmp: {"release_namespace": "--all-namespaces", "chart_ref": "chart", "binary_path": "/bin/false"},
+             ("release_namespace", "not a namespace name")),
+        Case("s3_bucket_versioning.bucket=path", "silent-success", "s3_bucket_versioning",
+             lambda tmp: dict(AWS, bucket="../other-bucket", status="Suspended"), ("bucket", "not an S3 bucket name")),
+        Case("s3_bucket_versioning.bucket=upper-case", "silent-success", "s3_bucket_versioning",
+             lambda tmp: dict(AWS, bucket="CircleCI_Data", status="Enabled"), ("bucket", "not an S3 bucket name")),
     ]
 
 

@@ -136,7 +136,7 @@ def test_tagged_resources_lists_instances_and_volumes(capsys, aws_client):
 ])
 def test_s3_bucket_versioning(capsys, aws_client, current, wanted, changed, after):
     aws_client.get_bucket_versioning.return_value = current
-    args = dict(AWS, bucket="b", **({"status": wanted} if wanted else {}))
+    args = dict(AWS, bucket="circleci-data", **({"status": wanted} if wanted else {}))
     code, result = run_module(capsys, s3_bucket_versioning, args)
     assert code == 0 and result["changed"] is changed and result["versioning"] == after
     assert aws_client.put_bucket_versioning.called is changed
