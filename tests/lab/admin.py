@@ -1,7 +1,8 @@
 """The lab's admin endpoint: what tests and the CLI ask of a running lab, over HTTP on 127.0.0.1.
 
     GET    /health              {"ok": true, "scenario": ...}
-    GET    /requests            every mutating request any stand-in answered (the request log)
+    GET    /requests            every mutating request any stand-in received (the request log), once no
+                                request is in flight; 503 with the requests still running after the wait
     DELETE /requests            empty the request log
     GET    /faults              the fault rules and how often each matched
     POST   /faults              {"service", "method", "path_regex", "nth", "status", "message"}
@@ -15,10 +16,11 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .core import RequestLog
+from .core import DRAIN_TIMEOUT, RequestLogNotDrained
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -44,7 +46,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             self._send(200, {"ok": True, "scenario": lab.scenario_name})
         elif self.path == "/requests":
-            self._send(200, RequestLog.read(lab.request_log.path))
+            try:
+                self._send(200, lab.request_log.entries())
+            except RequestLogNotDrained as exc:
+                self._send(503, {"error": str(exc)})
         elif self.path == "/faults":
             self._send(200, lab.faults.describe())
         elif self.path == "/clock":
@@ -109,18 +114,23 @@ class LabClient:
         self.admin_url = admin_url.rstrip("/")
         self.timeout = timeout
 
-    def _call(self, method, path, payload=None):
+    def _call(self, method, path, payload=None, timeout=None):
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(self.admin_url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # nosec: loopback only
-            return json.loads(response.read() or b"null")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:  # nosec: loopback only
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise RuntimeError("lab admin %s %s answered %d: %s" % (method, path, exc.code, detail)) from exc
 
     def health(self):
         return self._call("GET", "/health")
 
     def requests(self, service=None):
-        entries = self._call("GET", "/requests")
+        """The request log, once no request is in flight (the lab waits up to DRAIN_TIMEOUT seconds)."""
+        entries = self._call("GET", "/requests", timeout=DRAIN_TIMEOUT + self.timeout)
         return [e for e in entries if service in (None, e["service"])]
 
     def clear_requests(self):

@@ -1,9 +1,9 @@
 """The HTTP plumbing that the Nomad and GCP stand-ins share: one threaded server on 127.0.0.1.
 
 Stands in for nothing by itself. A subclass names its ``SERVICE`` (the name used by the fault injector
-and the request log) and implements ``handle()``; this class answers faults, records every request in
-the request log, turns exceptions into 500s and lets ``stop()`` free the port even while clients hold
-keep-alive connections open. ``make_tls_material`` writes a throw-away CA, a server certificate for
+and the request log) and implements ``handle()``; this class answers faults, records every write in
+the request log (on arrival, then its status when the handler ends), turns exceptions into 500s and
+lets ``stop()`` free the port even while clients hold keep-alive connections open. ``make_tls_material`` writes a throw-away CA, a server certificate for
 127.0.0.1 and a client certificate, so a stand-in can serve HTTPS, optionally requiring mTLS.
 """
 from __future__ import annotations
@@ -184,18 +184,27 @@ class HttpStandIn:
 
     # --- plumbing ------------------------------------------------------------------------------------
     def serve(self, request: Request) -> Response:
-        fault = self.faults.check(self.SERVICE, request.method, request.path) if self.faults else None
-        if fault is not None:
-            response = self.fault_response(fault, request)
-        else:
-            try:
-                response = self.handle(request)
-            except Exception as exc:  # pylint: disable=broad-exception-caught
-                # A bug in the stand-in must reach the client as a server error, not a hung connection.
-                response = self.internal_error(exc, request)
+        # Recorded on arrival and completed when the handler ends (see RequestLog): a reader of the log
+        # waits for this request instead of missing it.
+        token = None
         if self.request_log is not None and not self.read_only(request):
-            self.request_log.record(self.SERVICE, request.method, request.path, response.status)
-        return response
+            token = self.request_log.begin(self.SERVICE, request.method, request.path)
+        status = None
+        try:
+            fault = self.faults.check(self.SERVICE, request.method, request.path) if self.faults else None
+            if fault is not None:
+                response = self.fault_response(fault, request)
+            else:
+                try:
+                    response = self.handle(request)
+                except Exception as exc:  # pylint: disable=broad-exception-caught
+                    # A bug in the stand-in must reach the client as a server error, not a hung connection.
+                    response = self.internal_error(exc, request)
+            status = response.status
+            return response
+        finally:
+            if token is not None:
+                self.request_log.end(token, status)
 
     def read_only(self, request: Request) -> bool:  # pylint: disable=unused-argument
         """True for a POST that only reads (GCP's listManagedInstances...): the request log keeps writes only."""

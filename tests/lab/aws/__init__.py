@@ -216,30 +216,32 @@ class AwsLab:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         call = _Call(environ, body)
-        fault = self.faults.check(SERVICE, call.method, call.path)
-        if fault is not None:
-            headers, payload = _error_response(call, fault.status, fault.message)
-            headers["Content-Length"] = str(len(payload))
-            if call.mutating:
-                self.request_log.record(SERVICE, call.log_method, call.path, fault.status)
-            start_response("%d %s" % (fault.status, _REASONS.get(fault.status, "Error")), list(headers.items()))
+        # A write is recorded as it arrives and completed with its status when moto is done (RequestLog).
+        token = self.request_log.begin(SERVICE, call.log_method, call.path) if call.mutating else None
+        seen: dict = {}
+        try:
+            fault = self.faults.check(SERVICE, call.method, call.path)
+            if fault is not None:
+                headers, payload = _error_response(call, fault.status, fault.message)
+                headers["Content-Length"] = str(len(payload))
+                seen["status"] = fault.status
+                start_response("%d %s" % (fault.status, _REASONS.get(fault.status, "Error")), list(headers.items()))
+                return [payload]
+
+            def _start_response(status, headers, exc_info=None):
+                seen["status"] = int(status.split()[0])
+                return start_response(status, headers, exc_info)
+
+            with self.lock:
+                result = self._app(environ, _start_response)
+                try:
+                    payload = b"".join(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
             return [payload]
-        seen = {}
-
-        def _start_response(status, headers, exc_info=None):
-            seen["status"] = int(status.split()[0])
-            return start_response(status, headers, exc_info)
-
-        with self.lock:
-            result = self._app(environ, _start_response)
-            try:
-                payload = b"".join(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-        if call.mutating:
-            self.request_log.record(SERVICE, call.log_method, call.path, seen.get("status"))
-        return [payload]
+        finally:
+            self.request_log.end(token, seen.get("status"))
 
     # --- helpers for tests and scenarios ----------------------------------------------------------
 

@@ -20,8 +20,9 @@ It serves what those clients ask for, in the order they ask:
 The lab drives it without HTTP through ``create``/``get``/``list``/``replace``/``delete``/``reset``,
 ``set_version``, ``set_logs``, ``set_exec`` and ``set_pod_state``; those calls are not logged.
 
-Every request first asks the lab's FaultInjector (service ``kube``), and every answered request is
-given to the RequestLog (which keeps the mutating ones), with its query string, so that dry runs
+Every request first asks the lab's FaultInjector (service ``kube``), and every request is given to the
+RequestLog (which keeps the mutating ones) when it arrives, then its status when the handler ends (499
+when the client hung up before any answer), with its query string, so that dry runs
 (``dryRun=All``) can be told apart from writes; ``pods/exec`` is logged as a POST (its API verb is
 ``create``, and a command may change anything). Fault rules match that same path (query included).
 
@@ -56,6 +57,10 @@ SERVICE = "kube"
 LOG = logging.getLogger(__name__)
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+# The request key under which _answered keeps the status a streamed answer was sent with.
+_ANSWERED = web.RequestKey("lab_answered_status", int)
 
 
 class KubeApiServer:
@@ -298,6 +303,7 @@ class KubeApiServer:
             try:
                 app = web.Application(client_max_size=64 * 1024 * 1024)
                 app.router.add_route("*", "/{tail:.*}", self._handle)
+                app.on_response_prepare.append(self._answered)
                 runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
                 loop.run_until_complete(runner.setup())
                 site = web.TCPSite(runner, host, port)
@@ -349,23 +355,38 @@ class KubeApiServer:
     # ------------------------------------------------------------------ HTTP
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path_qs = request.path_qs
-        fault = self.faults.check(SERVICE, request.method, path_qs)
-        if fault is not None:
-            response = _json(status_body(fault.status, _reason(fault.status), fault.message), fault.status)
-        else:
-            try:
-                response = await self._dispatch(request)
-            except ApiError as exc:
-                response = _json(exc.status(), exc.code)
-            except Exception as exc:  # pylint: disable=broad-except
-                # A bug of the stand-in must reach the client as a Status (and the log), not as a dropped connection.
-                LOG.exception("lab kube: %s %s failed", request.method, path_qs)
-                response = _json(status_body(500, "InternalError", "lab kube stand-in error: %r" % exc), 500)
         # pods/exec is the "create" verb of the API even when it arrives as a WebSocket GET, and a
-        # command run in a pod may change anything: the log keeps it as a write.
+        # command run in a pod may change anything: the log keeps it as a write. It is recorded on
+        # arrival: kubectl exits once it has the exec's status frame, before this handler ends.
         method = "POST" if request.path.endswith("/exec") else request.method
-        self.request_log.record(SERVICE, method, path_qs, response.status)
-        return response
+        token = self.request_log.begin(SERVICE, method, path_qs)
+        status = None
+        try:
+            fault = self.faults.check(SERVICE, request.method, path_qs)
+            if fault is not None:
+                response = _json(status_body(fault.status, _reason(fault.status), fault.message), fault.status)
+            else:
+                try:
+                    response = await self._dispatch(request)
+                except ApiError as exc:
+                    response = _json(exc.status(), exc.code)
+                except Exception as exc:  # pylint: disable=broad-except
+                    # A bug of the stand-in must reach the client as a Status (and the log), not as a dropped connection.
+                    LOG.exception("lab kube: %s %s failed", request.method, path_qs)
+                    response = _json(status_body(500, "InternalError", "lab kube stand-in error: %r" % exc), 500)
+            status = response.status
+            return response
+        except asyncio.CancelledError:
+            # The client hung up and aiohttp cancelled the handler: the status it was sent, if any, else 499.
+            status = request.get(_ANSWERED, 499)
+            raise
+        finally:
+            self.request_log.end(token, status)
+
+    @staticmethod
+    async def _answered(request: web.Request, response: web.StreamResponse) -> None:
+        """aiohttp's on_response_prepare: the status a streamed answer (exec, watch) went out with."""
+        request[_ANSWERED] = response.status
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
