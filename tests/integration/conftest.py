@@ -10,6 +10,20 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _hypothesis_state_under_cache():
+    """Hypothesis keeps its example database in the checkout's ignored .cache/, not in a .hypothesis/
+    at the root that `ansible-galaxy collection build` would ship."""
+    from hypothesis import configuration, settings  # pylint: disable=import-outside-toplevel
+    from hypothesis.database import DirectoryBasedExampleDatabase  # pylint: disable=import-outside-toplevel
+    home = REPO_ROOT / ".cache" / "hypothesis"
+    configuration.set_hypothesis_home_dir(home)
+    settings.register_profile("circleci.server", database=DirectoryBasedExampleDatabase(str(home / "examples")))
+    settings.load_profile("circleci.server")
+
+
+_hypothesis_state_under_cache()
+
+
 @pytest.fixture(scope="session")
 def ansible_env():
     """The environment of hacking/env.sh, so tests run ansible commands exactly as `make test` does."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 
 import pytest
@@ -26,13 +27,33 @@ def test_every_module_has_documentation(run):
         assert doc["return"], name
 
 
-def test_galaxy_build_ships_no_tests_molecule_or_venv(run, tmp_path):
-    run("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(REPO_ROOT))
+TEST_STATE = (".hypothesis", ".cache", ".pytest_cache", ".ansible", "tests/output", "tests/unit/.hypothesis",
+              "plugins/module_utils/__pycache__")
+
+
+def test_galaxy_build_from_a_tree_where_tests_ran_ships_no_test_state(run, tmp_path):
+    """Built from a copy of the checkout in which every kind of test state exists (what `make test` leaves),
+    the tarball holds the collection and none of the tests, tools or their state."""
+    tree = tmp_path / "tree"
+    files = run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout.split("\0")
+    for name in filter(None, files):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, tree / name)
+    for state in TEST_STATE:
+        (tree / state / "examples").mkdir(parents=True, exist_ok=True)
+        (tree / state / "examples" / "state-from-a-test-run").write_text("left by a test run\n")
+    (tree / "plugins" / "module_utils" / "__pycache__" / "versions.cpython-311.pyc").write_bytes(b"\0")
+    run("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(tree))
     (tarball,) = tmp_path.glob("circleci-server-*.tar.gz")
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
-    assert "plugins/modules/server_version_info.py" in names
-    leaked = [n for n in names if n.split("/")[0] in {"tests", "molecule", ".venv", ".cache", "hacking", ".ci"}]
+    assert "plugins/modules/server_version_info.py" in names and "roles" in {n.split("/")[0] for n in names}
+    shipped_state = [n for n in names if "state-from-a-test-run" in n or "__pycache__" in n or n.endswith(".pyc")]
+    assert shipped_state == []
+    leaked = [n for n in names if n.split("/")[0] in {"tests", "molecule", ".venv", ".cache", ".hypothesis", "hacking",
+                                                    ".ci", ".pytest_cache", ".ansible", "requirements"}]
     assert leaked == []
 
 
