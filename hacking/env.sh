@@ -5,6 +5,9 @@ export CIRCLECI_SERVER_ROOT=$_root
 export PATH=$_root/.venv/bin:$PATH
 export ANSIBLE_COLLECTIONS_PATH=$_root/.cache/collections
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+# Ansible's, molecule's and ansible-lint's own state (local tmp, molecule's ephemeral directories, galaxy
+# cache) in the checkout's ignored .cache/, not in ~/.ansible.
+export ANSIBLE_HOME=${CIRCLECI_SERVER_ANSIBLE_HOME:-$_root/.cache/ansible-home}
 # Interpreter discovery on these machines can find a broken pyenv shim; name the venv's python.
 export ANSIBLE_PYTHON_INTERPRETER=$_root/.venv/bin/python
 export ANSIBLE_LOCALHOST_WARNING=false

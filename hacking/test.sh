@@ -18,8 +18,9 @@ stages=("$@")
 
 # ansible-test needs the collection at .../ansible_collections/circleci/server and resolves symlinks,
 # so it runs on a copy of the tracked and untracked-but-not-ignored files, beside the dependencies.
-# The copy lives outside this checkout: inside it, ansible-test would list files with git and find none.
-ANSIBLE_TEST_TREE=${ANSIBLE_TEST_TREE:-${XDG_CACHE_HOME:-$HOME/.cache}/circleci.server-ansible-test}
+# The copy lives outside this checkout (inside it, ansible-test would list files with git and find none),
+# in the temp dir, not in $HOME. ANSIBLE_TEST_TREE chooses another place (one per concurrent run).
+ANSIBLE_TEST_TREE=${ANSIBLE_TEST_TREE:-${TMPDIR:-/tmp}/circleci.server-ansible-test-$(id -u)}
 ansible_test_tree() {
   local tree=$ANSIBLE_TEST_TREE/ansible_collections
   rm -rf "$tree/circleci/server"
@@ -77,6 +78,11 @@ stage_molecule() {
   return $rc
 }
 
+# Tests run the checkout and leave the user's home alone: no circleci.server in ~/.ansible/collections.
+home_collection=$HOME/.ansible/collections/ansible_collections/circleci/server
+home_state() { find "$home_collection" -maxdepth 0 -printf '%T@\n' 2>/dev/null; }
+home_before=$(home_state)
+
 declare -a summary
 failed=0
 for stage in "${stages[@]}"; do
@@ -89,6 +95,14 @@ for stage in "${stages[@]}"; do
   if "stage_$stage"; then result=PASS; else result=FAIL; failed=1; fi
   summary+=("$(printf '%-12s %s  (%ds)' "$stage" "$result" $((SECONDS - start)))")
 done
+
+home_after=$(home_state)
+if [[ -n $home_after && $home_after != "$home_before" ]]; then
+  summary+=("home         FAIL  (this run wrote $home_collection)")
+  failed=1
+else
+  summary+=("home         PASS  (no circleci.server written to ~/.ansible/collections)")
+fi
 
 echo "===== summary ====="
 printf '%s\n' "${summary[@]}"

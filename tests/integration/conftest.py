@@ -36,6 +36,8 @@ def ansible_env():
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="true",
     )
+    # ansible's own state (local tmp, galaxy cache) in the checkout's .cache/, never in ~/.ansible.
+    env.setdefault("ANSIBLE_HOME", str(REPO_ROOT / ".cache" / "ansible-home"))
     env["PATH"] = "%s:%s" % (REPO_ROOT / ".venv" / "bin", env.get("PATH", ""))
     return env
 
