@@ -24,6 +24,15 @@ def _hypothesis_state_under_cache():
 _hypothesis_state_under_cache()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """pytest-ansible, when galaxy.yml is in the working directory, links the checkout into ./collections/ and
+    points ANSIBLE_COLLECTIONS_PATH there (without the dependencies in .cache/collections): ask it to use the
+    ANSIBLE_COLLECTIONS_PATH of hacking/env.sh as it is. Runs before the plugin's own pytest_configure."""
+    if hasattr(config.option, "ansible_unit_inject_only"):
+        config.option.ansible_unit_inject_only = True
+
+
 @pytest.fixture(scope="session")
 def ansible_env():
     """The environment of hacking/env.sh, so tests run ansible commands exactly as `make test` does."""
