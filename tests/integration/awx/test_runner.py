@@ -1,0 +1,77 @@
+"""Each playbook run the way AWX / Automation Controller runs it, against the lab.
+
+ansible-runner with a private data directory: the inventory holds only the connection, every variable comes
+from `env/extravars` as a string (what a survey sends: "true", "1", "circleci-server"), credentials come as
+environment variables (`env/envvars`: KUBECONFIG, AWS_*), no TTY, `--check`. The JSON event stream must show
+no failure, a plan with changes, no secret in any event, and the lab's request log no write.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import ansible_runner
+import pytest
+import yaml
+
+from ..conftest import REPO_ROOT
+
+REGISTRY_PASSWORD = "canary-awx-registry-5c1d"
+LICENSE = "canary-awx-license-93be"
+# playbook, lab scenario, extra vars beyond the lab's inventory (as a survey sends them), secrets among them
+PLAYBOOKS = {
+    "upgrade-4.3.yml": ("aws-4.2", {"circleci_target_version": "4.3.9", "circleci_terminate_leftover_vms": "false",
+                                     "circleci_registry_username": "awx-user",
+                                     "circleci_registry_password": REGISTRY_PASSWORD}),
+    "migrate-3-to-4.yml": ("aws-3.4", {"circleci_target_version": "4.0.6", "circleci_license": LICENSE,
+                                        "circleci_registry_username": "awx-user",
+                                        "circleci_registry_password": REGISTRY_PASSWORD,
+                                        "migrate_3_to_4_confirm_kots_cleanup": "false"}),
+}
+SECRETS = (REGISTRY_PASSWORD, LICENSE)
+
+
+def _as_survey_strings(variables: dict) -> dict:
+    """What AWX puts in extravars: every answer a string."""
+    return {k: (json.dumps(v) if isinstance(v, bool) else str(v)) for k, v in variables.items()}
+
+
+def _private_data_dir(tmp_path, lab, extra: dict):
+    with open(lab.files["inventory"]) as handle:
+        host_vars = yaml.safe_load(handle)["all"]["hosts"]["localhost"]
+    connection = {k: v for k, v in host_vars.items() if k.startswith("ansible_")}
+    extravars = _as_survey_strings({k: v for k, v in host_vars.items() if not k.startswith("ansible_")})
+    extravars.update(extra, circleci_work_dir=str(tmp_path / "work"))
+    data = tmp_path / "runner"
+    (data / "inventory").mkdir(parents=True)
+    (data / "env").mkdir()
+    (data / "inventory" / "hosts.json").write_text(json.dumps({"all": {"hosts": {"localhost": connection}}}))
+    (data / "env" / "extravars").write_text(json.dumps(extravars))
+    envvars = dict(lab.env, ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".cache" / "collections"),
+                   ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", AWS_EC2_METADATA_DISABLED="true")
+    envvars.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    envvars.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    (data / "env" / "envvars").write_text(json.dumps(envvars))
+    os.chmod(data / "env" / "extravars", 0o600)
+    return data
+
+
+@pytest.mark.parametrize("playbook", sorted(PLAYBOOKS))
+def test_check_run_through_ansible_runner(playbook, lab_up, tmp_path):
+    scenario, extra = PLAYBOOKS[playbook]
+    lab = lab_up(scenario)
+    lab.admin.clear_requests()
+    data = _private_data_dir(tmp_path, lab, extra)
+    result = ansible_runner.run(private_data_dir=str(data), playbook=str(REPO_ROOT / "playbooks" / playbook),
+                                cmdline="--check --diff", quiet=True, timeout=600)
+    events = list(result.events)
+    failures = [e for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")]
+    assert result.status == "successful", (result.status, [e["event_data"].get("res", {}).get("msg") for e in failures])
+    assert failures == []
+    stats = result.stats
+    assert stats["failures"] == {} and stats["dark"] == {}
+    assert stats["changed"].get("localhost", 0) > 0, "the plan shows the changes the real run makes"
+    stream = json.dumps(events)
+    leaked = [s for s in SECRETS if s in stream]
+    assert leaked == [], "a secret reached the event stream"
+    assert lab.admin.requests() == [], "check mode wrote to the lab"
