@@ -20,13 +20,12 @@ REGISTRY_PASSWORD = "canary-awx-registry-5c1d"
 LICENSE = "canary-awx-license-93be"
 # playbook, lab scenario, extra vars beyond the lab's inventory (as a survey sends them), secrets among them
 PLAYBOOKS = {
-    "upgrade-4.3.yml": ("aws-4.2", {"circleci_target_version": "4.3.9", "circleci_terminate_leftover_vms": "false",
-                                     "circleci_registry_username": "awx-user",
-                                     "circleci_registry_password": REGISTRY_PASSWORD}),
-    "migrate-3-to-4.yml": ("aws-3.4", {"circleci_target_version": "4.0.6", "circleci_license": LICENSE,
-                                        "circleci_registry_username": "awx-user",
-                                        "circleci_registry_password": REGISTRY_PASSWORD,
-                                        "migrate_3_to_4_confirm_kots_cleanup": "false"}),
+    "upgrade-4.3.yml": ("aws-4.2", {
+        "circleci_target_version": "4.3.9", "circleci_terminate_leftover_vms": "false",
+        "circleci_registry_username": "awx-user", "circleci_registry_password": REGISTRY_PASSWORD}),
+    "migrate-3-to-4.yml": ("aws-3.4", {
+        "circleci_target_version": "4.0.6", "circleci_license": LICENSE, "circleci_registry_username": "awx-user",
+        "circleci_registry_password": REGISTRY_PASSWORD, "migrate_3_to_4_confirm_kots_cleanup": "false"}),
 }
 SECRETS = (REGISTRY_PASSWORD, LICENSE)
 
