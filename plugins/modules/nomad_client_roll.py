@@ -24,7 +24,8 @@ description:
     roll changes nothing.
   - On AWS the roll records the size to return to in a tag on the group (C(circleci.server/nomad-client-roll)),
     suspends the C(AZRebalance), C(AlarmNotification) and C(ScheduledActions) processes and raises C(MaxSize) when
-    the surge needs it; it puts all of them back at the end.
+    the surge needs it; it puts all of them back at the end. On GCP it records the size, and its lock, in lines of the
+    group's description (C(circleci.server/nomad-client-roll=...)), below the operator's own text, removed at the end.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
@@ -150,7 +151,8 @@ options:
   desired_capacity:
     description:
       - The group size to keep and return to. Defaults to the size recorded by an interrupted roll, else the current desired size.
-      - On GCP, set it when resuming a roll that stopped after a surge, so the group comes back to its real size.
+      - On GCP the roll records the size in lines of the group's description; should the API refuse that change, set
+        it when resuming a roll that stopped after a surge, so the group comes back to its real size.
     type: int
   drain_deadline:
     description:

@@ -10,18 +10,25 @@ its version's instance template is not one of the group's. Surge is ``resize`` (
 ``deleteInstances`` (which lowers the target size). Operations are polled until DONE; 429, 5xx and
 rate-limit 403s are retried with a jittered backoff.
 
-The MIG has no place for the roll's own state, so after an interrupted roll on GCP pass
-``desired_capacity`` to give the size to return to (without it, the current target size is kept).
+The roll keeps its state (the size to return to) and its lock in lines of the group's ``description``
+(``circleci.server/nomad-client-roll=<json>``, ``circleci.server/nomad-client-roll-lock=<json>``), the
+operator's own text kept above them, so that a roll stopped between a surge and the first drain comes
+back to the real size on a re-run. Should the API refuse the description patch, the roll goes on without
+them (the target is then read from the drain metadata of the Nomad nodes, or ``desired_capacity``).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import random
 import time
 
 from .model import IN_SERVICE, OTHER, PENDING, TERMINATING, GroupInstance, GroupState, ProviderError
 
 DEFAULT_BASE_URL = "https://compute.googleapis.com/compute/v1"
+STATE_PREFIX = "circleci.server/nomad-client-roll="
+LOCK_PREFIX = "circleci.server/nomad-client-roll-lock="
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 PENDING_ACTIONS = frozenset({"CREATING", "CREATING_WITHOUT_RETRIES", "RECREATING", "VERIFYING", "STARTING", "RESUMING"})
 LEAVING_ACTIONS = frozenset({"DELETING", "ABANDONING", "STOPPING", "SUSPENDING"})
@@ -48,7 +55,7 @@ class GcpMigProvider:
 
     def __init__(self, project, group_name, session, zone=None, region=None, base_url=DEFAULT_BASE_URL, retries=8, delay=1.0,
                  max_delay=30.0, sleep=None, clock=None, operation_timeout=600, poll_interval=2.0, instance_template=None,
-                 api_timeout=30.0, now=None):
+                 api_timeout=30.0, now=None, wall=None):
         if bool(zone) == bool(region):
             raise ProviderError("Give exactly one of zone (zonal managed instance group) or region (regional one) for the GCP group %s." % group_name)
         if not project:
@@ -62,6 +69,8 @@ class GcpMigProvider:
         self.retries = retries
         self.api_timeout = float(api_timeout)
         self._wall_now = now or time.monotonic
+        self._wall = wall or time.time
+        self._marks_refused = False
         self.delay = delay
         self.max_delay = max_delay
         self._sleep = sleep or time.sleep
@@ -222,14 +231,90 @@ class GcpMigProvider:
     def resume_scaling(self, processes):  # pylint: disable=unused-argument
         return None
 
-    def load_state(self):
-        return None
+    # -- the roll's state and lock, as lines of the group's description -----------------------------------
+    def _marks(self, mig=None):
+        mig = mig if mig is not None else (self._mig_body or self._request("GET", self._mig, "read managed instance group %s" % self.group_name))
+        lines = (mig.get("description") or "").split("\n")
+        marks = {}
+        for line in lines:
+            for prefix in (STATE_PREFIX, LOCK_PREFIX):
+                if line.startswith(prefix):
+                    try:
+                        marks[prefix] = json.loads(line[len(prefix):])
+                    except ValueError:
+                        pass
+        base = [line for line in lines if not line.startswith(STATE_PREFIX) and not line.startswith(LOCK_PREFIX)]
+        return "\n".join(base).rstrip("\n"), marks
 
-    def save_state(self, state):  # pylint: disable=unused-argument
-        return None
+    def _write_mark(self, prefix, value):
+        """Set (or with None remove) one line; False when the API refuses a description change."""
+        if self._marks_refused:
+            return False
+        mig = self._request("GET", self._mig, "read managed instance group %s" % self.group_name)
+        base, marks = self._marks(mig)
+        if value is None:
+            marks.pop(prefix, None)
+        else:
+            marks[prefix] = value
+        lines = [base] if base else []
+        lines += [p + json.dumps(v, sort_keys=True, separators=(",", ":")) for p, v in sorted(marks.items())]
+        what = "record the roll's state in the description of %s" % self.group_name
+        try:
+            operation = self._request("PATCH", self._mig, what, body={"description": "\n".join(lines)})
+            self._wait_operation(operation, what)
+        except ProviderError as exc:
+            if " 400 " in str(exc) or "invalid" in str(exc).lower():
+                self._marks_refused = True
+                return False
+            raise
+        self._mig_body = None
+        return True
+
+    def load_state(self):
+        return self._marks()[1].get(STATE_PREFIX)
+
+    def save_state(self, state):
+        self._write_mark(STATE_PREFIX, dict(state))
 
     def clear_state(self):
+        if self._marks()[1].get(STATE_PREFIX) is not None:
+            self._write_mark(STATE_PREFIX, None)
+
+    def lock_holder(self):
+        holder = self._marks()[1].get(LOCK_PREFIX)
+        if holder and _epoch(holder.get("until")) > self._wall():
+            return holder
         return None
+
+    def acquire_lock(self, owner, ttl):
+        self._mig_body = None
+        holder = self.lock_holder()
+        if holder and holder.get("owner") != owner:
+            raise ProviderError("Another nomad_client_roll holds the roll lock of %s (%s, until %s). Wait for it to finish; if it died, the "
+                                "lock expires by itself at that time." % (self.group_name, holder.get("owner"), holder.get("until")))
+        if not self._write_mark(LOCK_PREFIX, {"owner": owner, "until": _utc(self._wall() + ttl)}):
+            return
+        holder = self.lock_holder()
+        if not holder or holder.get("owner") != owner:
+            raise ProviderError("Another nomad_client_roll took the roll lock of %s at the same moment (%s): this run stops before any "
+                                "change. Let that roll finish." % (self.group_name, (holder or {}).get("owner")))
+
+    def release_lock(self, owner):
+        self._mig_body = None
+        holder = self._marks()[1].get(LOCK_PREFIX)
+        if holder and holder.get("owner") == owner:
+            self._write_mark(LOCK_PREFIX, None)
+
+
+def _utc(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(text):
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _num(value):

@@ -33,13 +33,21 @@ class FakeCompute:
         self.calls = []
         self.errors = []
         self.ops = {}
+        self.description = "Nomad clients (server-terraform)"
+        self.refuse_description = False
 
     def request(self, method, url, params=None, json=None, timeout=None):  # pylint: disable=redefined-outer-name,unused-argument
         self.calls.append((method, url.replace(BASE, ""), params, json))
         if self.errors:
             return self.errors.pop(0)
+        if url == MIG and method == "PATCH":
+            if self.refuse_description:
+                return Response(400, {"error": {"code": 400, "message": "Invalid value for field 'resource.description'"}})
+            self.description = json["description"]
+            return self._op()
         if url == MIG:
             return Response(200, {"name": "nomad-client-group", "targetSize": self.target, "instanceTemplate": self.template,
+                                  "description": self.description,
                                   "versions": [{"name": "primary", "instanceTemplate": self.template}]})
         if url == MIG + "/listManagedInstances":
             items = [{"instance": BASE + "/projects/p/zones/z/instances/" + name, "id": str(100 + i), "instanceStatus": "RUNNING",
@@ -164,3 +172,40 @@ def test_instance_template_option_patches_template_and_policy_once():
     assert patches[0]["versions"] == [{"name": "primary", "instanceTemplate": "projects/p/global/instanceTemplates/t3"}]
     prov.describe()
     assert prov.apply_configuration() is False and len(patches) == 1
+
+
+def test_the_roll_state_lives_in_the_description_beside_the_operators_text():
+    fake = FakeCompute()
+    gcp = provider(fake)
+    assert gcp.load_state() is None
+    gcp.save_state({"desired": 3, "max_size": None, "suspended": []})
+    assert fake.description.startswith("Nomad clients (server-terraform)\ncircleci.server/nomad-client-roll=")
+    # a new run (a new process) finds it: a stop between the surge and the first drain comes back to size 3
+    fake.target = 5
+    again = provider(fake)
+    group = again.describe()
+    assert group.desired == 5 and again.load_state() == {"desired": 3, "max_size": None, "suspended": []}
+    again.clear_state()
+    assert fake.description == "Nomad clients (server-terraform)"
+
+
+def test_the_lock_lives_in_the_description_and_expires():
+    fake = FakeCompute()
+    wall = {"t": 1_800_000_000.0}
+    first, second = provider(fake, wall=lambda: wall["t"]), provider(fake, wall=lambda: wall["t"])
+    first.acquire_lock("a:1:x", 600)
+    with pytest.raises(ProviderError, match="a:1:x"):
+        second.acquire_lock("b:2:y", 600)
+    wall["t"] += 601
+    second.acquire_lock("b:2:y", 600)
+    second.release_lock("b:2:y")
+    assert fake.description == "Nomad clients (server-terraform)"
+
+
+def test_a_refused_description_patch_leaves_the_roll_without_state_not_failed():
+    fake = FakeCompute()
+    fake.refuse_description = True
+    gcp = provider(fake)
+    gcp.save_state({"desired": 3})
+    gcp.acquire_lock("a:1:x", 600)
+    assert gcp.load_state() is None and gcp.lock_holder() is None
