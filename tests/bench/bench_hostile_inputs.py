@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +35,20 @@ from ansible_collections.circleci.server.tests.unit.plugins.modules.hostile_inpu
 )
 
 
+class CaseHung(BaseException):
+    """Raised by SIGALRM in a case that outlived --case-timeout (a BaseException: modules catch Exception)."""
+
+
+def _hung(_signum, _frame):
+    raise CaseHung()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-network", action="store_true", help="skip the cases that need a socket")
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
+    parser.add_argument("--case-timeout", type=int, default=60,
+                        help="stop a case that hangs after this many seconds (it counts as not answered cleanly)")
     args = parser.parse_args(argv)
 
     cases = all_cases()
@@ -46,10 +58,23 @@ def main(argv=None):
         cases += network_cases(hole.port, closed_port())
     cases = [case for case in cases if args.only in case.name]
 
+    signal.signal(signal.SIGALRM, _hung)
     rows = []
     for case in cases:
         with tempfile.TemporaryDirectory() as tmp:
-            outcome = run_case(case, tmp)
+            started = time.monotonic()
+            signal.alarm(args.case_timeout)
+            try:
+                outcome = run_case(case, tmp)
+            except CaseHung:
+                rows.append((case.name, case.origin, "BAD: hung, stopped at %d s" % args.case_timeout,
+                             time.monotonic() - started, 0, 0))
+                continue
+            except Exception as exc:  # pylint: disable=broad-except  # e.g. an older checkout without a patched name
+                rows.append((case.name, case.origin, "BAD: runner error %s" % type(exc).__name__, 0.0, 0, 0))
+                continue
+            finally:
+                signal.alarm(0)
         problems = judge(outcome)
         verdict = ("refused" if case.expect == "refused" else "masked") if not problems else \
             "BAD: " + problems[0].splitlines()[0][:70]

@@ -136,7 +136,7 @@ def run_case(case, tmp):
                 outcome.code = 0
             except SystemExit as exc:
                 outcome.code = exc.code
-            except BaseException:  # pylint: disable=broad-except  # a traceback is the finding
+            except Exception:  # pylint: disable=broad-except  # a traceback is the finding
                 import traceback  # pylint: disable=import-outside-toplevel
                 outcome.traceback = traceback.format_exc()
     outcome.seconds = time.monotonic() - started
