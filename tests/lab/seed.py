@@ -47,6 +47,8 @@ def bring_up(lab) -> None:
     if scenario["helm"].get("installed", True):
         with _phase("release"):
             _seed_release(lab, scenario, ids)
+    with _phase("registry"):
+        _start_registry(lab)
     _write_inventory(lab, scenario)
     lab.request_log.clear()
 
@@ -345,6 +347,33 @@ def _start_nomad(lab, scenario):
         lab.register_stopper(lab.feeder.stop)
 
 
+# ----------------------------------------------------------------------------------------- registry
+REGISTRY_USERNAME = "lab-registry-user"
+
+
+def _start_registry(lab):
+    """The chart registry the 4.x scenarios point the playbooks at: an OCI registry that requires a login
+    (``tests/lab/registry.py``), holding every stand-in chart; its credentials in a 0600 vars file."""
+    import secrets  # pylint: disable=import-outside-toplevel
+    from .charts import VERSIONS, chart_archive  # pylint: disable=import-outside-toplevel
+    from .registry import OciRegistry  # pylint: disable=import-outside-toplevel
+    password = "lab-fake-registry-password-" + secrets.token_hex(6)
+    lab.registry = OciRegistry(lab.clock, lab.request_log, lab.faults, username=REGISTRY_USERNAME, password=password)
+    lab.endpoints["registry"] = lab.registry.start()
+    lab.register_stopper(lab.registry.stop)
+    for version in VERSIONS:
+        lab.registry.push_chart(chart_archive(version))
+    credentials = {"circleci_registry_username": REGISTRY_USERNAME, "circleci_registry_password": password}
+    # Next to the inventory (group_vars/all), so that ansible-playbook -i inventory.yml finds them; the same
+    # in registry-credentials.yml for a play that loads vars.yml (molecule). Both 0600: they hold the password.
+    group_vars = os.path.join(lab.state_dir, "group_vars", "all")
+    os.makedirs(group_vars, mode=0o700, exist_ok=True)
+    for path in (os.path.join(group_vars, "registry.yml"), os.path.join(lab.state_dir, "registry-credentials.yml")):
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            yaml.safe_dump(credentials, handle)
+    lab.files["registry_credentials"] = os.path.join(lab.state_dir, "registry-credentials.yml")
+
+
 # ------------------------------------------------------------------------------------------ outputs
 def _chart_repository(lab) -> str:
     """A local chart repository (``circleci-server-<version>.tgz``), what an air-gapped install points the playbooks at."""
@@ -409,7 +438,13 @@ def _write_inventory(lab, scenario):
         variables["circleci_target_version"] = str(install.get("target_version") or _newest_chart())
         if install.get("terraform_outputs"):
             variables["circleci_nomad_terraform_outputs_file"] = install["terraform_outputs"]
-    variables["circleci_chart_repository"] = _chart_repository(lab)
+    # The default of an installed 4.x release: the OCI registry (login required), as cciserver.azurecr.io; the
+    # directory (an air-gapped install) stays as circleci_lab_chart_directory, and is the default before an install.
+    variables["circleci_lab_chart_directory"] = _chart_repository(lab)
+    variables["circleci_chart_repository"] = (
+        "oci://%s/circleci-server" % lab.registry.host
+        if getattr(lab, "registry", None) and scenario["helm"].get("installed", True)
+        else variables["circleci_lab_chart_directory"])
     # Lab time runs fast: poll it as often.
     variables.update(helm_upgrade_ready_delay=1, post_upgrade_migration_poll=1, post_upgrade_migration_timeout=60)
     inventory = {"all": {"hosts": {"localhost": variables}}}

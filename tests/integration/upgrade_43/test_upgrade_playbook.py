@@ -132,9 +132,11 @@ def test_a_failed_step_is_finished_by_a_plain_rerun(lab_up, run, service, method
 
 def test_no_secret_reaches_the_output_or_any_command_line(lab_up, run, tmp_path):
     lab = lab_up("aws-4.2")
-    registry_password = "canary-registry-password-6f1d2c"
+    import yaml
+    with open(lab.files["registry_credentials"]) as handle:
+        registry_password = yaml.safe_load(handle)["circleci_registry_password"]   # random per lab: a canary
     extra = tmp_path / "secrets.yml"
-    extra.write_text("circleci_registry_username: lab\ncircleci_registry_password: %s\n" % registry_password)
+    extra.write_text("circleci_registry_password: %s\n" % registry_password)
     os.chmod(extra, 0o600)
     seen_argv, stop = set(), threading.Event()
 
