@@ -35,6 +35,7 @@ class PreflightLab:
     log_path: str
     tmp: Path
     stop: object
+    full: object = None     # the tests.lab.server.Lab, when the full lab is up (files, registry, AWS)
 
     def mutations(self) -> list:
         return RequestLog.read(self.log_path)
@@ -108,7 +109,7 @@ def _start_full_lab(name, tmp):
     lab = Lab(str(tmp / "lab"), name)
     state = lab.start()
     kubeconfig = state["files"].get("kubeconfig")
-    return lab.kube, kubeconfig, lab.request_log.path, lab.stop
+    return lab.kube, kubeconfig, lab.request_log.path, lab.stop, lab
 
 
 def _start_kube_lab(scenario, tmp, ansible_env):
@@ -130,7 +131,7 @@ def _start_kube_lab(scenario, tmp, ansible_env):
         raise
     # Seeding wrote; the preflight's own requests are what the tests look at.
     open(log_path, "w").close()
-    return kube, kubeconfig, log_path, kube.stop
+    return kube, kubeconfig, log_path, kube.stop, None
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +150,11 @@ def preflight_labs(tmp_path_factory, ansible_env):
             tmp = tmp_path_factory.mktemp(name)
             started = time.monotonic()
             if _full_lab_available():
-                kube, kubeconfig, log_path, stop = _start_full_lab(name, tmp)
+                kube, kubeconfig, log_path, stop, full = _start_full_lab(name, tmp)
             else:
-                kube, kubeconfig, log_path, stop = _start_kube_lab(scenario, tmp, ansible_env)
+                kube, kubeconfig, log_path, stop, full = _start_kube_lab(scenario, tmp, ansible_env)
             print("lab %s up in %.1fs" % (name, time.monotonic() - started))
-            labs[name] = PreflightLab(scenario, kube, kubeconfig, log_path, tmp, stop)
+            labs[name] = PreflightLab(scenario, kube, kubeconfig, log_path, tmp, stop, full)
         return labs[name]
 
     yield lab

@@ -150,3 +150,137 @@ def test_every_failure_is_listed_at_once(run, preflight_labs, secret_vars):
     proc, _facts = preflight(run, preflight_labs("aws-4.2-vault"), secret_vars, preflight_helm_binary="no-such-helm",
                              preflight_registry_password="")
     assert failed_with(proc, "Vault -> Tink", "helm 3", "Registry credentials are missing") >= 6
+
+
+# ---- upgrade-4.3.yml refuses before its first change -------------------------------------------------------------
+# Every refusal of the whole playbook, on the labs this module already runs (no lab of its own): each run must stop
+# with its own message, send 0 mutating requests to the cluster, the clouds or the registry, leave the operator's
+# values file as it was and leave no temp file (values, registry config) behind.
+UPGRADE_PLAYBOOK = str(Path(__file__).resolve().parents[3] / "playbooks" / "upgrade-4.3.yml")
+REFUSALS = {
+    "leftover-vms": ("aws-4.2", {"vm_service_leftovers_wait_retries": 1, "vm_service_leftovers_wait_delay": 1},
+                     "VM(s) tagged ManagedBy=circleci-vm-service are still there"),
+    "wrong-sg": ("aws-4.2", {"circleci_aws_vm_service_security_group_id": "sg-0123456789abcdef0"}, "sg-0123456789abcdef0"),
+    "empty-values": ("aws-4.2", {"circleci_values_file": "@EMPTY@"}, "holds no values"),
+    "missing-chart": ("aws-4.2", {"circleci_target_version": "4.3.5"}, "has no circleci-server chart 4.3.5"),
+    "login-refused": ("aws-4.2", {"circleci_registry_password": "lab-fake-wrong-password"}, "helm registry login"),
+    "vault": ("aws-4.2-vault", {}, "Vault -> Tink migration not finished"),
+    "nobackup": ("aws-4.2-nobackup", {}, "No Velero backup in namespace velero"),
+    "k8s130": ("aws-4.2-k8s130", {}, "Kubernetes 1.30 is outside 1.26-1.28"),
+    "busy-nomad": ("aws-4.2", {"circleci_require_idle": True}, "job(s) are running on Nomad"),
+    # helm_upgrade alone must not take the operator's unmigrated file (the values step's check stops it)
+    "tags-helm-upgrade": ("aws-4.2", {"@tags": "helm_upgrade"}, "is still in the shape of 4.2.7"),
+}
+# AWX and CI read the run as JSON (ansible.posix.json): one refusal runs with it.
+JSON_OUTPUT = "k8s130"
+
+
+def lab_env(lab) -> dict:
+    env = {"KUBECONFIG": lab.kubeconfig}
+    with open(lab.full.files["aws_env"]) as handle:
+        for line in handle:
+            key, value = line.replace("export ", "", 1).strip().split("=", 1)
+            env[key] = value.strip("'")
+    return env
+
+
+def leftover_vm(lab, env):
+    """Start a VM tagged as vm-service's, as vm-service leaves them; returns a function that terminates it."""
+    import boto3  # pylint: disable=import-outside-toplevel
+    ec2 = boto3.client("ec2", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    image = ec2.describe_images(Owners=["self"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, InstanceType="m5.large", MinCount=1, MaxCount=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "ManagedBy", "Value": "circleci-vm-service"}]}])["Instances"][0]
+    return lambda: ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_upgrade_playbook_refuses_before_any_change(run, preflight_labs, tmp_path, refusal):
+    scenario, extra, expected = REFUSALS[refusal]
+    extra = dict(extra)
+    lab = preflight_labs(scenario)
+    if lab.full is None:
+        pytest.skip("needs the full lab (tests/lab/seed.py)")
+    env = dict(lab_env(lab), TMPDIR=str(tmp_path))
+    if refusal == JSON_OUTPUT:
+        env["ANSIBLE_STDOUT_CALLBACK"] = "json"
+    if extra.get("circleci_values_file") == "@EMPTY@":
+        empty = tmp_path / "values.yaml"
+        empty.write_text("# emptied by mistake\n")
+        extra = dict(extra, circleci_values_file=str(empty))
+    tags = ["--tags", extra.pop("@tags")] if "@tags" in extra else []
+    secrets_file = tmp_path / "extra.yml"
+    secrets_file.write_text(json.dumps(extra))
+    secrets_file.chmod(0o600)
+    undo = leftover_vm(lab, env) if refusal == "leftover-vms" else None
+    values_file = lab.full.files["values"]
+    values_before = Path(values_file).read_bytes()
+    before = len(lab.mutations())
+    try:
+        proc = run("ansible-playbook", "-i", lab.full.files["inventory"], UPGRADE_PLAYBOOK, "-e", "@%s" % secrets_file,
+                   *tags, env=env, check=False)
+        mutations = lab.mutations()[before:]
+    finally:
+        if undo:
+            undo()
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert expected in proc.stdout, proc.stdout[-4000:]
+    if refusal == JSON_OUTPUT:
+        assert json.loads(proc.stdout)["stats"]["localhost"]["failures"] == 1, proc.stderr[-2000:]
+    assert mutations == [], "a refused run changed something: %s" % mutations
+    assert Path(values_file).read_bytes() == values_before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("circleci-server-")] == [], "temp files left"
+    assert "Fix the values" not in proc.stdout or refusal == "empty-values"
+
+
+def test_a_failed_latest_revision_is_not_hidden_by_an_older_deployed_one(run, preflight_labs, secret_vars):
+    """helm's notion of the release's state: after a failed upgrade the latest revision is failed, even though an
+    older revision is still labelled deployed."""
+    lab = preflight_labs("aws-4.2.5")
+    if lab.full is None:
+        pytest.skip("needs the full lab (tests/lab/seed.py)")
+    from tests.lab.charts import chart_path  # pylint: disable=import-outside-toplevel
+    # A permanent error on the first Deployment helm writes: the upgrade (not atomic) leaves revision 3 failed.
+    lab.full.faults.add("kube", "*", r"/apis/apps/v1/namespaces/circleci-server/deployments", nth=1, status=422,
+                        message="injected by the test")
+    try:
+        failed = run("helm", "upgrade", "circleci-server", chart_path("4.2.7"), "-n", "circleci-server", "--reuse-values",
+                     "--kubeconfig", lab.kubeconfig, check=False)
+    finally:
+        lab.full.faults.clear()
+    assert failed.returncode != 0, failed.stdout
+    history = json.loads(run("helm", "history", "circleci-server", "-n", "circleci-server", "-o", "json",
+                             "--kubeconfig", lab.kubeconfig).stdout)
+    assert history[-1]["status"] == "failed" and any(entry["status"] == "deployed" for entry in history)
+    proc, _facts = preflight(run, lab, secret_vars)
+    failed_with(proc, "revision %d (circleci-server-4.2.7) is failed, not deployed" % history[-1]["revision"],
+                "helm rollback circleci-server")
+
+
+def test_messages_name_what_the_operator_set(run, preflight_labs, secret_vars, tmp_path):
+    lab = preflight_labs("aws-4.2")
+    proc, _facts = preflight(run, lab, secret_vars, preflight_release="no-such-release")
+    failed_with(proc, 'No helm release "no-such-release"', "circleci_namespace and circleci_release_name")
+    assert "preflight_release" not in proc.stdout
+    missing = str(tmp_path / "no-such-kubeconfig")
+    proc, _facts = preflight(run, lab, secret_vars, preflight_kubeconfig=missing)
+    failed_with(proc, "The kubeconfig file %s (circleci_kubeconfig) does not exist" % missing)
+    assert "Invalid kube-config" not in proc.stdout
+
+
+def test_an_installed_3x_names_the_migration_playbook(run, tmp_path):
+    """No cluster needed: the path check alone, as preflight runs it for a 3.x release."""
+    playbook = tmp_path / "path.yml"
+    playbook.write_text(json.dumps([{
+        "name": "The path check of the preflight role", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "tasks": [
+            {"name": "Check the path from 3.4.6", "ansible.builtin.include_role": {
+                "name": "circleci.server.preflight", "tasks_from": "0030-path.yml"},
+             "vars": {"preflight_failures": [], "preflight_current_version": "3.4.6", "preflight_target_version": "4.3.9",
+                      "preflight_kubernetes_version": "1.27.16", "preflight_kubernetes_git_version": ""}},
+            {"name": "Show the failures", "ansible.builtin.debug": {"var": "preflight_failures"}},
+        ]}]))
+    proc = run("ansible-playbook", "-i", "localhost,", str(playbook))
+    assert "playbooks/migrate-3-to-4.yml" in proc.stdout, proc.stdout[-3000:]
+    assert "Upgrade the circleci.server collection" not in proc.stdout

@@ -55,8 +55,9 @@ def secret_values(values_file) -> list:
     return found
 
 
-def play(run, lab, *extra, check=True):
-    return run("ansible-playbook", "-i", lab.files["inventory"], PLAYBOOK, *extra, env=lab.env, check=check)
+def play(run, lab, *extra, check=True, env=None):
+    return run("ansible-playbook", "-i", lab.files["inventory"], PLAYBOOK, *extra, env=dict(lab.env, **(env or {})),
+               check=check)
 
 
 def end_state(lab) -> dict:
@@ -70,7 +71,9 @@ def end_state(lab) -> dict:
     api = config.new_client_from_config(config_file=lab.files["kubeconfig"])
     deployments = {d.metadata.name for d in client.AppsV1Api(api).list_namespaced_deployment("circleci-server").items}
     releases = client.CoreV1Api(api).list_namespaced_secret("circleci-server", label_selector="owner=helm,status=deployed").items
+    versioning = boto3.client("s3", **session).get_bucket_versioning(Bucket="acme-circleci-server-artifacts").get("Status")
     return {
+        "bucket_versioning": versioning,
         "subjects": sorted(re.findall(r"system:serviceaccount:[\w-]+:[\w-]+", json.dumps(trust))),
         "ports": sorted({p.get("FromPort") for p in group["IpPermissions"]}),
         "deployed": [s.metadata.labels["name"] + "@" + s.metadata.labels["version"] for s in releases],
@@ -79,30 +82,43 @@ def end_state(lab) -> dict:
     }
 
 
-def test_check_mode_writes_nothing_and_names_every_change_the_run_makes(lab_up, run):
+def test_check_mode_writes_nothing_and_names_every_change_the_run_makes(lab_up, run, tmp_path):
     lab = lab_up("aws-4.2")
     with open(lab.files["values"]) as handle:
         values_before = handle.read()
-    planned = play(run, lab, "--check", "--diff")
+    # HOME and TMPDIR of the run: the check-mode plan (every secret in clear) must not outlive the run.
+    (tmp_path / "home").mkdir()
+    (tmp_path / "tmp").mkdir()
+    private = {"HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp")}
+    # "v4.3.9": a leading v is a version too, normalised once.
+    planned = play(run, lab, "--check", "--diff", "-e", "circleci_target_version=v4.3.9", env=private)
     assert lab.admin.requests() == [], "check mode must not write to the cluster or the clouds"
     with open(lab.files["values"]) as handle:
         assert handle.read() == values_before, "check mode must not touch the operator's values file"
     for expected in ("machine_provisioner", "2376", "machine-provisioner"):
         assert expected in planned.stdout
+    assert not (tmp_path / "home" / ".circleci-server").exists(), "the check-mode plan was left in HOME"
+    assert [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("circleci-server-")] == []
 
-    applied = play(run, lab, "--diff")
+    applied = play(run, lab, "--diff", env=private)
     assert lab.admin.requests(), "the real run writes"
     missing = changed_tasks(applied.stdout) - changed_tasks(planned.stdout)
     assert not missing, "the real run changed what the plan did not show: %s" % sorted(missing)
+    # The summary: the release diff as a sentence, no DLC volumes to delete when there are none.
+    assert re.search(r"Release: \d+ to add, \d+ to change, \d+ to remove", applied.stdout), applied.stdout[-3000:]
+    assert "DLC volumes" not in applied.stdout.split("Manual actions left")[-1]
+    assert [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("circleci-server-")] == []
 
     state = end_state(lab)
+    assert state["bucket_versioning"] == "Enabled", "DLC on S3 needs versioning: enabled by default"
     assert state["deployed"][-1].startswith("circleci-server@")
     assert state["machine_provisioner"] and not state["vm_service"]
     assert state["subjects"] == ["system:serviceaccount:circleci-server:machine-provisioner"]
     assert 2376 not in state["ports"] and 54782 in state["ports"]
 
     lab.admin.clear_requests()
-    again = play(run, lab)
+    # Without a values file (the release's values): a re-run changes nothing either.
+    again = play(run, lab, "-e", "circleci_values_file=")
     assert changed_tasks(again.stdout) == set()
     assert re.search(r"changed=0 ", again.stdout)
     assert [r for r in lab.admin.requests() if r["method"] != "PATCH"] == [], "a re-run after success writes nothing"
