@@ -65,18 +65,6 @@ def test_gcp_4_2_passes_for_4_3_9(run, preflight_labs, secret_vars):
     assert facts["path"]["versions"] == ["4.3.9"] and facts["failures"] == []
 
 
-def test_vault_not_migrated(run, preflight_labs, secret_vars):
-    proc, facts = preflight(run, preflight_labs("aws-4.2-vault"), secret_vars)
-    failed_with(proc, "Vault -> Tink migration not finished", "tink.enabled", "vault.internal", "StatefulSet vault")
-    assert facts is None
-
-
-def test_no_backup(run, preflight_labs, secret_vars):
-    proc, _facts = preflight(run, preflight_labs("aws-4.2-nobackup"), secret_vars)
-    assert failed_with(proc, "No Velero backup in namespace velero covers namespace circleci-server",
-                       "velero backup create") == 2   # the sentence, and how to skip the gate knowingly
-
-
 def test_backup_30_hours_old(run, preflight_labs, secret_vars):
     lab = preflight_labs("aws-4.2")
     original = lab.backup()["status"]
@@ -104,11 +92,6 @@ def test_partially_failed_backup(run, preflight_labs, secret_vars):
         failed_with(proc, "phase is PartiallyFailed, not Completed", "3 error(s)")
     finally:
         lab.replace_backup(**original)
-
-
-def test_kubernetes_1_30_for_target_4_3(run, preflight_labs, secret_vars):
-    proc, _facts = preflight(run, preflight_labs("aws-4.2-k8s130"), secret_vars)
-    failed_with(proc, "Kubernetes 1.30 is outside 1.26-1.28", "cannot start")
 
 
 def test_older_patch_goes_through_the_last_patch_first(run, preflight_labs, secret_vars):
@@ -164,9 +147,11 @@ REFUSALS = {
     "empty-values": ("aws-4.2", {"circleci_values_file": "@EMPTY@"}, "holds no values"),
     "missing-chart": ("aws-4.2", {"circleci_target_version": "4.3.5"}, "has no circleci-server chart 4.3.5"),
     "login-refused": ("aws-4.2", {"circleci_registry_password": "lab-fake-wrong-password"}, "helm registry login"),
-    "vault": ("aws-4.2-vault", {}, "Vault -> Tink migration not finished"),
-    "nobackup": ("aws-4.2-nobackup", {}, "No Velero backup in namespace velero"),
-    "k8s130": ("aws-4.2-k8s130", {}, "Kubernetes 1.30 is outside 1.26-1.28"),
+    # the preflight's own messages, as the role-level tests used to check them
+    "vault": ("aws-4.2-vault", {}, ["Vault -> Tink migration not finished", "tink.enabled", "vault.internal", "StatefulSet vault"]),
+    "nobackup": ("aws-4.2-nobackup", {}, ["No Velero backup in namespace velero covers namespace circleci-server",
+                                           "velero backup create", "Preflight found 2 problem(s)"]),
+    "k8s130": ("aws-4.2-k8s130", {}, ["Kubernetes 1.30 is outside 1.26-1.28", "cannot start"]),
     "busy-nomad": ("aws-4.2", {"circleci_require_idle": True}, "job(s) are running on Nomad"),
     # helm_upgrade alone must not take the operator's unmigrated file (the values step's check stops it)
     "tags-helm-upgrade": ("aws-4.2", {"@tags": "helm_upgrade"}, "is still in the shape of 4.2.7"),
@@ -195,43 +180,64 @@ def leftover_vm(lab, env):
     return lambda: ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
 
 
-@pytest.mark.parametrize("refusal", sorted(REFUSALS))
-def test_upgrade_playbook_refuses_before_any_change(run, preflight_labs, tmp_path, refusal):
-    scenario, extra, expected = REFUSALS[refusal]
-    extra = dict(extra)
-    lab = preflight_labs(scenario)
-    if lab.full is None:
+@pytest.fixture(scope="module")
+def refused_runs(run, preflight_labs, tmp_path_factory):
+    """Every refusal run, 4 at a time (they share labs and write nothing, so they may run together): the runs'
+    outputs, temp directories, and every mutating request the labs received while they ran."""
+    from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+    labs = {name: preflight_labs(name) for name in sorted({scenario for scenario, _e, _x in REFUSALS.values()})}
+    if any(lab.full is None for lab in labs.values()):
         pytest.skip("needs the full lab (tests/lab/seed.py)")
-    env = dict(lab_env(lab), TMPDIR=str(tmp_path))
-    if refusal == JSON_OUTPUT:
-        env["ANSIBLE_STDOUT_CALLBACK"] = "json"
-    if extra.get("circleci_values_file") == "@EMPTY@":
-        empty = tmp_path / "values.yaml"
-        empty.write_text("# emptied by mistake\n")
-        extra = dict(extra, circleci_values_file=str(empty))
-    tags = ["--tags", extra.pop("@tags")] if "@tags" in extra else []
-    secrets_file = tmp_path / "extra.yml"
-    secrets_file.write_text(json.dumps(extra))
-    secrets_file.chmod(0o600)
-    undo = leftover_vm(lab, env) if refusal == "leftover-vms" else None
-    values_file = lab.full.files["values"]
-    values_before = Path(values_file).read_bytes()
-    before = len(lab.mutations())
-    try:
-        proc = run("ansible-playbook", "-i", lab.full.files["inventory"], UPGRADE_PLAYBOOK, "-e", "@%s" % secrets_file,
+    values_before = {name: Path(lab.full.files["values"]).read_bytes() for name, lab in labs.items()}
+    # A VM vm-service left: only the leftover-VM refusal reaches that check; every other gate comes first.
+    undo = leftover_vm(labs["aws-4.2"], lab_env(labs["aws-4.2"]))
+    before = {name: len(lab.mutations()) for name, lab in labs.items()}
+
+    def refuse(refusal):
+        scenario, extra, _expected = REFUSALS[refusal]
+        extra = dict(extra)
+        lab = labs[scenario]
+        tmp = tmp_path_factory.mktemp(refusal)
+        env = dict(lab_env(lab), TMPDIR=str(tmp))
+        if refusal == JSON_OUTPUT:
+            env["ANSIBLE_STDOUT_CALLBACK"] = "json"
+        if extra.get("circleci_values_file") == "@EMPTY@":
+            empty = tmp / "values.yaml"
+            empty.write_text("# emptied by mistake\n")
+            extra["circleci_values_file"] = str(empty)
+        tags = ["--tags", extra.pop("@tags")] if "@tags" in extra else []
+        extra_file = tmp / "extra.yml"
+        extra_file.write_text(json.dumps(extra))
+        extra_file.chmod(0o600)
+        proc = run("ansible-playbook", "-i", lab.full.files["inventory"], UPGRADE_PLAYBOOK, "-e", "@%s" % extra_file,
                    *tags, env=env, check=False)
-        mutations = lab.mutations()[before:]
+        return proc, tmp
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = dict(zip(sorted(REFUSALS), pool.map(refuse, sorted(REFUSALS))))
+        mutations = {name: lab.mutations()[before[name]:] for name, lab in labs.items()}
     finally:
-        if undo:
-            undo()
+        undo()
+    changed_values = [name for name, lab in labs.items() if Path(lab.full.files["values"]).read_bytes() != values_before[name]]
+    return results, mutations, changed_values
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_upgrade_playbook_refuses_before_any_change(refused_runs, refusal):
+    results, mutations, changed_values = refused_runs
+    proc, tmp = results[refusal]
+    scenario, _extra, expected = REFUSALS[refusal]
     assert proc.returncode != 0, proc.stdout[-3000:]
-    assert expected in proc.stdout, proc.stdout[-4000:]
+    for text in [expected] if isinstance(expected, str) else expected:
+        assert text in proc.stdout, "%r not in:\n%s" % (text, proc.stdout[-4000:])
     if refusal == JSON_OUTPUT:
         assert json.loads(proc.stdout)["stats"]["localhost"]["failures"] == 1, proc.stderr[-2000:]
-    assert mutations == [], "a refused run changed something: %s" % mutations
-    assert Path(values_file).read_bytes() == values_before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("circleci-server-")] == [], "temp files left"
-    assert "Fix the values" not in proc.stdout or refusal == "empty-values"
+    # The runs of a lab ran together: none of them may have written anything.
+    assert mutations[scenario] == [], "a refused run changed something: %s" % mutations[scenario]
+    assert scenario not in changed_values, "the operator's values file changed"
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("circleci-server-")] == [], "temp files left"
+    assert "Fix the values" not in proc.stdout
 
 
 def test_a_failed_latest_revision_is_not_hidden_by_an_older_deployed_one(run, preflight_labs, secret_vars):
