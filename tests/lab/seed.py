@@ -286,14 +286,20 @@ def _security_group(ec2, group, vpc_id) -> str:
 
 # ---------------------------------------------------------------------------------------------- gcp
 def _seed_gcp(lab, scenario):
-    from .gcp import GcpLab  # pylint: disable=import-outside-toplevel
+    from .gcp_compute import GcpComputeLab  # pylint: disable=import-outside-toplevel
     spec = scenario["gcp"]
-    lab.gcp = GcpLab(lab.clock, lab.request_log, lab.faults)
+    lab.gcp = GcpComputeLab(lab.clock, lab.request_log, lab.faults)
     url = lab.endpoints["gcp"] = lab.gcp.start()
     lab.register_stopper(lab.gcp.stop)
     project = spec["project"]
     if spec.get("nomad_clients"):  # a project ready for a first install has none (gcp-empty)
         _seed_gcp_nomad_clients(lab, spec)
+    for rule in (spec.get("vm_service") or {}).get("firewall_rules") or []:
+        lab.gcp.create_firewall(project, rule["name"], rule["network"], [
+            {"IPProtocol": allowed["protocol"], **({"ports": [str(p) for p in allowed["ports"]]} if allowed.get("ports") else {})}
+            for allowed in rule["allowed"]], rule.get("source_ranges"), rule.get("target_tags"))
+    for vm in (spec.get("vm_service") or {}).get("leftover_vms") or []:
+        lab.gcp.create_vm(project, vm.get("zone", spec["zone"]), vm["name"], vm.get("labels"), vm.get("finishes_after_seconds"))
     for account in ((spec.get("vm_service") or {}).get("service_account"), (spec.get("object_storage") or {}).get("service_account")):
         if not account:
             continue
