@@ -41,6 +41,10 @@ def _private_data_dir(tmp_path, lab, extra: dict):
     connection = {k: v for k, v in host_vars.items() if k.startswith("ansible_")}
     extravars = _as_survey_strings({k: v for k, v in host_vars.items() if not k.startswith("ansible_")})
     extravars.update(extra, circleci_work_dir=str(tmp_path / "work"))
+    if str(extravars.get("circleci_chart_repository", "")).startswith("oci://"):
+        # the lab's registry requires its own (random) credentials, as an AWX credential would give them
+        with open(lab.files["registry_credentials"]) as handle:
+            extravars.update(yaml.safe_load(handle))
     data = tmp_path / "runner"
     (data / "inventory").mkdir(parents=True)
     (data / "env").mkdir()
@@ -71,6 +75,8 @@ def test_check_run_through_ansible_runner(playbook, lab_up, tmp_path):
     assert stats["failures"] == {} and stats["dark"] == {}
     assert stats["changed"].get("localhost", 0) > 0, "the plan shows the changes the real run makes"
     stream = json.dumps(events)
-    leaked = [s for s in SECRETS if s in stream]
+    secrets = SECRETS + ((json.loads((data / "env" / "extravars").read_text())["circleci_registry_password"],)
+                         if "registry_credentials" in lab.files else ())
+    leaked = [s for s in secrets if s in stream]
     assert leaked == [], "a secret reached the event stream"
     assert lab.admin.requests() == [], "check mode wrote to the lab"
