@@ -91,7 +91,27 @@ setup_ansible_test_bootstrap() {
   install -m 0644 hacking/get_pip_offline.py "$cache/get_pip_${pip_version//./_}.py"
 }
 
+setup_openssh_server() {
+  # The lab's 2.19 services box is a real sshd (tests/lab/box/sshd.py), started by the lab, never as a service.
+  if dpkg -s openssh-server >/dev/null 2>&1; then
+    log "openssh-server present"; return
+  fi
+  if [[ $(id -u) -ne 0 ]]; then
+    log "openssh-server missing and not root: install it (apt-get install openssh-server) for the box-2.19 lab"; return
+  fi
+  log "installing Debian's openssh-server (not started: the lab runs its own sshd)"
+  local policy=/usr/sbin/policy-rc.d added=""
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 0755 "$policy"; added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server >/dev/null \
+    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server >/dev/null; }
+  [[ -n $added ]] && rm -f "$policy"
+  return 0
+}
+
 setup_venv
+setup_openssh_server
 setup_kube_binaries
 setup_collections
 setup_ansible_test_bootstrap

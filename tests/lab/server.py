@@ -28,7 +28,7 @@ class Lab:
         self.request_log = None
         self.faults = FaultInjector()
         self.admin = AdminServer(self)
-        self.kube = self.aws = self.nomad = self.gcp = self.world = self.feeder = None
+        self.kube = self.aws = self.nomad = self.gcp = self.world = self.feeder = self.box = None
         self.scenario: dict = {}
         self.ids: dict = {}
         self.endpoints: dict = {}
