@@ -118,8 +118,8 @@ def bring_up_box(lab, scenario: dict) -> None:
         LaunchConfigurationName=config["name"], ImageId=ids[config["image"]["id"]], InstanceType=config["instance_type"],
         KeyName=config.get("key_name", ""), SecurityGroups=[ids[group_spec["id"]]],
         UserData=config["user_data"].replace("{services_private_ip}", private_ip),
-        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 200, "VolumeType": "gp2",
-                                                                  "DeleteOnTermination": True}}])
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1",
+                              "Ebs": {"VolumeSize": 200, "VolumeType": "gp2", "DeleteOnTermination": True}}])
     group = clients["asg"]
     asg.create_auto_scaling_group(AutoScalingGroupName=group["name"], LaunchConfigurationName=config["name"],
                                   MinSize=group["min_size"], MaxSize=group["max_size"],

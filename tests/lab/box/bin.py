@@ -301,7 +301,8 @@ for arg in "$@"; do
     no-proxy) PROXY_DECIDED=1 ;;
     http-proxy) PROXY_DECIDED=1 ;;
     force-replicated-downgrade) FORCE_DOWNGRADE=1 ;;
-    public-address|no-public-address|additional-no-proxy|no-operator|skip-pull|skip-preflights|ignore-preflights|bypass-storagedriver-warnings|log-level|release-sequence|docker-version|fast-timeouts|no-auto) ;;
+    public-address|no-public-address|additional-no-proxy|no-operator|skip-pull|skip-preflights) ;;
+    ignore-preflights|bypass-storagedriver-warnings|log-level|release-sequence|docker-version|fast-timeouts|no-auto) ;;
     *) echo "Error: unknown parameter \"$key\"" >&2; exit 1 ;;
   esac
   ARGS+=("$arg")
