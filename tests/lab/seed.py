@@ -19,6 +19,7 @@ import time
 import requests
 import yaml
 
+from . import datastores
 from .charts import chart_path
 from .kube import KubeApiServer, write_kubeconfig
 from .scenarios import load_scenario, release_steps, write_values_file
@@ -94,6 +95,8 @@ def _seed_release(lab, scenario, ids):
     lab.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for secret in kube_spec.get("extra_secrets") or []:
         lab.kube.create(_registry_secret(namespace, secret))
+    journal = lab.files["datastores"] = os.path.join(lab.state_dir, "datastores.jsonl")
+    lab.datastores = datastores.install(lab.kube, namespace, scenario.get("datastores"), journal)
     release = scenario["helm"]["release"]
     seed_values = os.path.join(lab.state_dir, "seed-values.yaml")
     for step in release_steps(scenario):

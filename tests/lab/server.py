@@ -29,6 +29,7 @@ class Lab:
         self.faults = FaultInjector()
         self.admin = AdminServer(self)
         self.kube = self.aws = self.nomad = self.gcp = self.world = self.feeder = self.box = None
+        self.datastores: dict = {}
         self.scenario: dict = {}
         self.ids: dict = {}
         self.endpoints: dict = {}

@@ -71,6 +71,9 @@ class Controllers:
         self._busy: set = set()
         self._node_port = 30000
         self.pod_states: list = []
+        # Callables ``hook(pod) -> state or None`` that stand-ins with state (tests/lab/datastores.py) use to say
+        # how a new Pod fares; a rule of set_pod_state wins over them.
+        self.pod_state_hooks: list = []
 
     def _type(self, group: str, plural: str):
         return self.registry.by_plural(group, "v1" if plural != "horizontalpodautoscalers" else "v2", plural)
@@ -169,6 +172,9 @@ class Controllers:
             rank = len(prefix) + (1000 if image is not None else 0)
             if rule_ns == namespace and name.startswith(prefix) and rank > best:
                 state, best = rule_state, rank
+        if best < 0:
+            for hook in self.pod_state_hooks:
+                state = hook(pod) or state
         run_to_completion = (pod.get("spec") or {}).get("restartPolicy") == "Never" or any(
             r.get("kind") == "Job" for r in pod["metadata"].get("ownerReferences") or [])
         if run_to_completion and state == "Running":

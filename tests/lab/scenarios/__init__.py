@@ -28,6 +28,9 @@ Fields of a merged scenario (every key of ``scenario.yaml``; see ``aws-4.2/scena
 - ``nomad``: ``clients``, ``node_class``, ``datacenter``, ``client_version``, ``server_address``,
   ``boot_delay_seconds``, ``jobs`` (``interval_seconds``, ``duration_seconds: [min, max]``).
 - ``logs``: ``{workload: {server minor: [{at: lab seconds after pod start, line: text}]}}``.
+- ``datastores``: ``{mongodb: {fcv}}``: the featureCompatibilityVersion of the internal MongoDB's data (default:
+  the minor of the first MongoDB image that runs). The versions themselves are the images' tags: set
+  ``helm.values_overrides.mongodb.image`` / ``postgresql.image`` to change them (``tests/lab/datastores.py``).
 - ``aws`` (cloud aws): ``region``, ``account_id``, ``oidc_provider_arn``, ``vpc`` (``id, cidr,
   subnets[{id, cidr, az}]``), ``nomad_clients`` (``asg{name, min_size, max_size, desired_capacity,
   subnets, launch_template_version, tags}``, ``launch_template{name, instance_type, image{id, name,
