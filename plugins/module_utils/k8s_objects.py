@@ -12,6 +12,7 @@ they are unit-tested without a cluster.
 from __future__ import annotations
 
 import json
+import re
 
 from ansible_collections.circleci.server.plugins.module_utils import k8s
 
@@ -35,9 +36,89 @@ KINDS = {
 }
 DEFAULT_KINDS = list(KINDS)
 
+# Other kinds a CircleCI Server 4.x chart owns, known without a discovery round trip: kind -> (prefix, plural).
+MORE_KINDS = {
+    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "Endpoints": ("/api/v1", "endpoints"),
+    "LimitRange": ("/api/v1", "limitranges"),
+    "ResourceQuota": ("/api/v1", "resourcequotas"),
+}
+# Cluster-scoped kinds (the 4.x chart's ClusterRoles and ClusterRoleBindings): kind -> (prefix, plural).
+CLUSTER_KINDS = {
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+    "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses"),
+    "PriorityClass": ("/apis/scheduling.k8s.io/v1", "priorityclasses"),
+    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions"),
+    "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations"),
+    "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
+    "PersistentVolume": ("/api/v1", "persistentvolumes"),
+}
+# Kinds Helm never owns: they belong to a controller (Pods to their workload, ReplicaSets to their Deployment)
+# or to the cluster. Refused by name, with the reason.
+NOT_ADOPTABLE = {
+    "Pod": "Pods belong to their workload (Deployment, StatefulSet, DaemonSet, Job); adopt the workload instead",
+    "ReplicaSet": "ReplicaSets belong to their Deployment; adopt the Deployment instead",
+    "ControllerRevision": "ControllerRevisions belong to their StatefulSet or DaemonSet",
+    "EndpointSlice": "EndpointSlices belong to their Service",
+    "Event": "Events are records, not objects a chart owns",
+    "Node": "Nodes belong to the cluster",
+    "Namespace": "the release's namespace is not part of the release",
+    "Lease": "Leases belong to the controllers that hold them",
+}
+_KIND_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
 MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_KEY = r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?%s" % _NAME
+_VALUE = r"(%s)?" % _NAME
+_SELECTOR_TERM = re.compile(
+    r"^\s*(!\s*{key}|{key}|{key}\s*(=|==|!=)\s*{value}|{key}\s+(in|notin)\s*\(\s*{value}(\s*,\s*{value})*\s*\))\s*$".format(
+        key=_KEY, value=_VALUE))
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,51}[a-z0-9])?$")
+
+
+def _split_selector(selector):
+    """The terms of a label selector: commas inside 'in (...)' do not split."""
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    terms.append(current)
+    return terms
+
+
+def check_label_selector(selector):
+    """Refuse (K8sError) a label selector that is not Kubernetes syntax, before any request is sent."""
+    if not selector:
+        return
+    if len(selector) > 4096:
+        raise k8s.K8sError("label_selector is %d characters long: a label selector is short "
+                           "(for example kots.io/kotsadm!=true)." % len(selector))
+    for term in _split_selector(selector):
+        if not _SELECTOR_TERM.match(term):
+            raise k8s.K8sError(
+                "label_selector %r is not a Kubernetes label selector (the term %r is not key, !key, key=value, "
+                "key!=value, key in (a,b) or key notin (a,b)): fix it, for example kots.io/kotsadm!=true. Nothing "
+                "was changed." % (selector[:200], term.strip()[:100]))
+
+
+def check_namespace(namespace):
+    """Refuse an empty namespace or one that is not a DNS label."""
+    if not namespace or not DNS_LABEL.match(namespace):
+        raise k8s.K8sError(
+            "namespace %r is not a Kubernetes namespace name (lower-case letters, digits and '-', at most 63): give "
+            "the namespace of the CircleCI Server install (kubectl get namespaces). Nothing was changed." % (namespace,))
 
 
 def helm_storage(obj) -> bool:
@@ -93,24 +174,60 @@ def metadata_view(obj, keys=None):
 
 
 class ObjectClient:
-    """list / merge-patch / delete of namespaced objects of ``KINDS``; failures raise k8s.K8sError."""
+    """list / merge-patch / delete of objects of any kind the API server serves; failures raise k8s.K8sError.
+
+    The kinds of ``KINDS``, ``MORE_KINDS`` and ``CLUSTER_KINDS`` need no round trip; any other kind is looked up
+    once through API discovery (``resolve``). Cluster-scoped kinds ignore the namespace argument.
+    """
 
     def __init__(self, api_client, request_timeout=k8s.REQUEST_TIMEOUT):
         self.api_client = api_client
         self.request_timeout = request_timeout
+        self.resolved = {}
 
     @classmethod
     def from_params(cls, params):
         return cls(k8s.api_client_from_params(params), k8s.request_timeout_from_params(params))
 
-    @staticmethod
-    def path(kind, namespace, name=None):
-        try:
-            prefix, plural = KINDS[kind]
-        except KeyError:
-            raise k8s.K8sError("Unknown kind %s: use one of %s." % (kind, ", ".join(KINDS)))
-        path = "%s/namespaces/%s/%s" % (prefix, namespace, plural)
+    def resolve(self, kind):
+        """(API path prefix, plural, namespaced) of ``kind``; K8sError for a kind Helm never owns or none serves."""
+        if kind in NOT_ADOPTABLE:
+            raise k8s.K8sError("Kind %s cannot be adopted by a Helm release: %s. Remove it from kinds." % (
+                kind, NOT_ADOPTABLE[kind]))
+        if not isinstance(kind, str) or not _KIND_RE.match(kind):
+            raise k8s.K8sError("%r is not a Kubernetes kind (CamelCase, for example Deployment): fix kinds." % (kind,))
+        if kind in KINDS or kind in MORE_KINDS:
+            return (KINDS.get(kind) or MORE_KINDS[kind]) + (True,)
+        if kind in CLUSTER_KINDS:
+            return CLUSTER_KINDS[kind] + (False,)
+        if kind not in self.resolved:
+            self.resolved[kind] = self._discover(kind)
+        return self.resolved[kind]
+
+    def _discover(self, kind):
+        prefixes = ["/api/v1"]
+        groups = self._call("the API groups", "/apis", "GET") or {}
+        for group in groups.get("groups") or []:
+            version = (group.get("preferredVersion") or {}).get("groupVersion")
+            if version:
+                prefixes.append("/apis/" + version)
+        for prefix in prefixes:
+            listing = self._call("the resources of %s" % prefix, prefix, "GET") or {}
+            for resource in listing.get("resources") or []:
+                if resource.get("kind") == kind and "/" not in resource.get("name", "/"):
+                    return prefix, resource["name"], bool(resource.get("namespaced"))
+        raise k8s.K8sError("The API server serves no kind %s (kubectl api-resources lists the kinds): fix kinds." % kind)
+
+    def namespaced(self, kind):
+        return self.resolve(kind)[2]
+
+    def path(self, kind, namespace, name=None):
+        prefix, plural, namespaced = self.resolve(kind)
+        path = "%s/namespaces/%s/%s" % (prefix, namespace, plural) if namespaced else "%s/%s" % (prefix, plural)
         return path + "/" + name if name else path
+
+    def namespace_exists(self, namespace):
+        return self._call("namespace %s" % namespace, "/api/v1/namespaces/%s" % namespace, "GET") is not None
 
     def _call(self, what, path, method, body=None, query=None, content_type=None):
         headers = {"Accept": "application/json"}
@@ -170,6 +287,42 @@ class ObjectClient:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
         return self._call("%s %s/%s" % (kind, namespace, name), self.path(kind, namespace, name), "DELETE",
                           body=body, content_type="application/json")
+
+
+def release_record(client, namespace, release):
+    """The decoded Helm record of ``release`` (its newest deployed revision, else its newest), or None."""
+    found = []
+    for secret in client.list("Secret", namespace, "owner=helm,name=%s" % release):
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        try:
+            revision = int(labels.get("version") or 0)
+        except ValueError:
+            continue
+        found.append((labels.get("status") == "deployed", revision, secret))
+    if not found:
+        return None
+    found.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    data = k8s.decode_secret_data(found[0][2])
+    if not data.get("release"):
+        return None
+    return k8s.decode_helm_release(data["release"])
+
+
+def check_kots_3x_release(client, namespace, release):
+    """Refuse (K8sError) unless ``release`` in ``namespace`` is a CircleCI Server 3.x release (what KOTS installs)."""
+    record = release_record(client, namespace, release)
+    if record is None:
+        raise k8s.K8sError(
+            "No Helm release %s in namespace %s: the KOTS cleanup runs on the namespace of a CircleCI Server 3.x "
+            "install, before its release is upgraded to 4.0. Check namespace and release (helm list -A). Nothing "
+            "was changed." % (release, namespace))
+    chart = k8s.helm_chart_version(record) or ""
+    if not re.match(r"^v?3\.\d+\.\d+", chart):
+        raise k8s.K8sError(
+            "Helm release %s in namespace %s is at chart %s, not a CircleCI Server 3.x release deployed by KOTS: the "
+            "KOTS cleanup would delete objects of a working installation. Nothing was changed; for a 4.x install "
+            "use the upgrade playbooks." % (release, namespace, chart or "(unknown)"))
+    return record
 
 
 def _describe(exc, what, method):

@@ -35,7 +35,9 @@ import binascii
 import copy
 import errno
 import os
+import re
 import secrets
+import stat
 import string
 import tempfile
 import time
@@ -64,6 +66,25 @@ DELETED_KEYS = (
     ("license",),
 )
 
+# The 3.x internal datastores' passwords, in the Secrets their charts made (often generated there, absent from the
+# values): (4.0 values path, Secret, key, the values flag that says the datastore is internal). They are carried
+# into the 4.0 values before the KOTS cleanup can delete what holds them; kots_cleanup refuses to run without them.
+DATASTORE_PASSWORDS = (
+    (("postgresql", "auth", "postgresPassword"), "postgresql", "postgresql-password", ("postgresql", "internal")),
+    (("mongodb", "auth", "rootPassword"), "mongodb", "mongodb-root-password", ("mongodb", "internal")),
+    (("mongodb", "auth", "password"), "mongodb", "mongodb-password", ("mongodb", "internal")),
+    (("rabbitmq", "auth", "password"), "rabbitmq", "rabbitmq-password", ("rabbitmq", "internal")),
+    (("rabbitmq", "auth", "erlangCookie"), "rabbitmq", "rabbitmq-erlang-cookie", ("rabbitmq", "internal")),
+)
+
+# Limits on what is read as values: a values file is tens of kilobytes; a YAML alias bomb or a huge file must be
+# refused with a message, not hang the module.
+MAX_VALUES_BYTES = 8 * 1024 * 1024
+MAX_VALUES_NODES = 200000
+
+# A DNS name with at least two labels (the installation's domain; it becomes DNS records and a Nomad endpoint).
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
 # Values that are not under a secret key name but may hold secrets: never shown in a change record.
 ALWAYS_MASK = (
     ("telegraf", "config", "custom_config_file"),
@@ -74,6 +95,144 @@ _MISSING = object()
 
 class KotsExportError(ValueError):
     """Values that cannot be exported; the message says what is wrong and what to do."""
+
+
+def _kind_name(value) -> str:
+    if _is_bool(value):
+        return "boolean"
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def read_regular_file(path, what, limit=MAX_VALUES_BYTES):
+    """The bytes of ``path``, refused (KotsExportError) unless it is a regular file of at most ``limit`` bytes.
+
+    The type is checked before the file is opened, so a FIFO or a device never blocks the module.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise KotsExportError("Cannot read %s %s (%s): check the path." % (what, path, exc.strerror or exc))
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode)
+                else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise KotsExportError("%s %s is %s: give the path of a regular values file." % (what, path, kind))
+    if info.st_size > limit:
+        raise KotsExportError("%s %s is %d bytes, over the limit of %d bytes for a values file: check that it is the "
+                              "right file (helm get values circleci-server -n <namespace> -o yaml)." % (
+                                  what, path, info.st_size, limit))
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise KotsExportError("Cannot read %s %s (%s): check its permissions." % (what, path, exc.strerror or exc))
+    if len(data) > limit:
+        raise KotsExportError("%s %s grew over the limit of %d bytes while it was read." % (what, path, limit))
+    return data
+
+
+def check_tree_size(tree, what, limit=MAX_VALUES_NODES):
+    """Refuse a tree with more than ``limit`` nodes, counting every path (YAML aliases expand)."""
+    pending, seen = [tree], 0
+    while pending:
+        node = pending.pop()
+        seen += 1
+        if seen > limit:
+            raise KotsExportError(
+                "%s expands to more than %d values (YAML anchors and aliases repeated?): a CircleCI Server values file "
+                "is far smaller. Check the file; remove the anchors and aliases." % (what, limit))
+        if isinstance(node, Mapping):
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+
+
+def check_dest(path):
+    """Refuse a dest that cannot be written atomically: a directory, a symbolic link, a special file, or a
+    directory that is missing or read-only. Nothing is written."""
+    if os.path.islink(path):
+        target = os.readlink(path)
+        state = "" if os.path.exists(path) else ", which does not exist"
+        raise KotsExportError("dest %s is a symbolic link (to %s%s): the file is replaced atomically, which would "
+                              "replace the link. Give the real path of the file." % (path, target, state))
+    if os.path.isdir(path):
+        raise KotsExportError("dest %s is a directory: give the path of the values file to write." % path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise KotsExportError("dest %s is not a regular file: give the path of the values file to write." % path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise KotsExportError("The directory of dest, %s, does not exist: create it (mode 0700) and run again." % directory)
+    mode = stat.S_IMODE(os.stat(directory).st_mode)
+    if not os.access(directory, os.W_OK | os.X_OK) or not mode & 0o222:
+        raise KotsExportError("The directory of dest, %s, is read-only (mode %04o): give a dest in a directory the "
+                              "module's user may write, or make it writable." % (directory, mode))
+
+
+def check_3x_values(tree, what):
+    """Refuse values that are not those of a 3.x release: 4.x values keep the domain at global.domainName only."""
+    if not isinstance(tree, Mapping):
+        return
+    if _get(tree, ("domainName",), None) is None and _get(tree, ("global", "domainName"), None) is not None:
+        raise KotsExportError(
+            "%s holds 4.x values (global.domainName, no top-level domainName): kots_export reads the values of a "
+            "CircleCI Server 3.x release deployed by KOTS. An installation already at 4.x is upgraded with "
+            "helm_values_migrate and the upgrade playbooks, not migrated." % what)
+
+
+def check_kots_release(record, namespace, release, kots_objects):
+    """Refuse a release that is not a 3.x release deployed by KOTS (chart 3.x, objects labelled by KOTS)."""
+    chart = ((((record or {}).get("chart") or {}).get("metadata")) or {}).get("version") or ""
+    if not re.match(r"^v?3\.\d+\.\d+", str(chart)):
+        raise KotsExportError(
+            "Helm release %s in namespace %s is at chart %s, not a CircleCI Server 3.x release: this migration "
+            "takes a 3.x install deployed by KOTS to 4.0. For a 4.x install use the upgrade playbooks; nothing "
+            "was changed." % (release, namespace, chart or "(unknown)"))
+    if not kots_objects:
+        raise KotsExportError(
+            "No Deployment in namespace %s carries the kots.io/app-slug label KOTS gives what it deploys: release "
+            "%s was not deployed by KOTS (or this is the wrong namespace). Nothing was changed." % (namespace, release))
+
+
+def datastore_passwords(values, read_secret):
+    """The passwords of the internal datastores, from their 3.x Secrets: ({values path: text}, {values path: source}).
+
+    ``read_secret(name)`` returns a Secret's decoded data ({key: bytes}) or None. A datastore whose values say
+    it is external, and a Secret or key that is absent, give nothing.
+    """
+    carried, sources = {}, {}
+    cache = {}
+    for path, secret, key, internal_flag in DATASTORE_PASSWORDS:
+        if _is_false(_get(values, internal_flag, None)):
+            continue
+        if secret not in cache:
+            cache[secret] = read_secret(secret) or {}
+        raw = cache[secret].get(key)
+        if not raw:
+            continue
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        except UnicodeDecodeError:
+            continue
+        carried[path] = text
+        sources[path] = "Secret %s key %s" % (secret, key)
+    return carried, sources
+
+
+def uncarried_passwords(values, read_secret):
+    """What the 4.0 values lack of the internal datastores' passwords: ["values path (Secret x key y)"]."""
+    carried, sources = datastore_passwords(values, read_secret)
+    missing = []
+    for path, text in carried.items():
+        if _get(values, path, None) != text:
+            state = "missing" if not _get(values, path, None) else "different"
+            missing.append("%s (%s from %s)" % (path_text(path), state, sources[path]))
+    return missing
 
 
 def path_text(path) -> str:
@@ -95,6 +254,11 @@ def _get(tree, path, default=_MISSING):
             return default
         node = node[key]
     return node
+
+
+def lookup(tree, path, default=None):
+    """The value at path (a tuple of keys) in a tree of mappings, or default."""
+    return _get(tree, path, default)
 
 
 def _parent(tree, path, create):
@@ -183,6 +347,15 @@ def _assign(changes, tree, path, value, row, source=None, action=None, note=None
     changes.add(row, action or ("set" if before is _MISSING else "changed"), path, before=before, after=value,
                 source=source, note=note, secret=secret)
     return True
+
+
+def _carry(changes, warnings, tree, path, value, source):
+    """Set a password carried from a 3.x Secret; warn when the values held another one."""
+    before = _get(tree, path, None)
+    if before not in (None, "") and before != value:
+        warnings.append("%s in the values differs from %s, which the running datastore uses: the Secret's was "
+                        "carried." % (path_text(path), source))
+    _assign(changes, tree, path, value, "carried", action="carried", note="from %s" % source, secret=True)
 
 
 def _delete(changes, tree, path, row, note=None):
@@ -308,10 +481,12 @@ class Export:
 
 
 def export_values(values, license_key, registry=DEFAULT_REGISTRY, image_pull_secret=DEFAULT_IMAGE_PULL_SECRET,
-                  previous=None, password_factory=generate_password) -> Export:
+                  previous=None, password_factory=generate_password, carried=None, carried_sources=None) -> Export:
     """The 4.0 values for the 3.x release values ``values`` (never modified).
 
     ``previous``: the values an earlier run wrote (or None); its generated secrets are reused.
+    ``carried``: {4.0 values path: password} read from the 3.x datastores' Secrets (``datastore_passwords``);
+    they win over the values (the Secret holds what the running datastore uses) and nothing is generated for them.
     ``password_factory``: makes the MongoDB password when neither the values nor ``previous`` hold one.
     Raises KotsExportError when the values cannot be exported.
     """
@@ -337,6 +512,15 @@ def export_values(values, license_key, registry=DEFAULT_REGISTRY, image_pull_sec
     # Row 1: the top-level domainName becomes global.domainName (structurally: no awk over the text).
     top = _get(out, ("domainName",))
     current = _get(out, ("global", "domainName"))
+    for where, candidate in (("domainName", top), ("global.domainName", current)):
+        if candidate not in (_MISSING, None) and not isinstance(candidate, str):
+            raise KotsExportError(
+                "%s is a %s, not a domain name: set it to the installation's domain as a string, for example "
+                "circleci.example.com, in the source values and run again." % (where, _kind_name(candidate)))
+        if isinstance(candidate, str) and candidate.strip() and not DOMAIN_RE.match(candidate.strip()):
+            raise KotsExportError(
+                "%s is not a DNS name (letters, digits, '-' and at least one '.'): set it to the installation's "
+                "domain, for example circleci.example.com, in the source values and run again." % where)
     if top not in (_MISSING, None) and str(top).strip():
         domain = str(top).strip()
         _assign(changes, out, ("global", "domainName"), domain, "1", source=("domainName",), action="copied")
@@ -369,6 +553,15 @@ def export_values(values, license_key, registry=DEFAULT_REGISTRY, image_pull_sec
     # Row 5: an ACM certificate on kong's load balancer stays on nginx's.
     if _is_true(_get(out, ("kong", "aws_acm", "enabled"))):
         _assign(changes, out, ("nginx", "aws_acm", "enabled"), True, "5", source=("kong", "aws_acm", "enabled"))
+
+    # The datastores' passwords from their 3.x Secrets (not a row of the script, which lost those absent from
+    # the values): the cluster's, never generated.
+    carried = carried or {}
+    carried_sources = carried_sources or {}
+    for path in sorted(carried):
+        if path == ("postgresql", "auth", "postgresPassword"):
+            continue  # after row 10, which sets it from postgresql.postgresqlPassword
+        _carry(changes, warnings, out, path, carried[path], carried_sources.get(path, "its Secret"))
 
     # Row 6: a MongoDB password when there is none, the same one on every run.
     generated = []
@@ -410,6 +603,9 @@ def export_values(values, license_key, registry=DEFAULT_REGISTRY, image_pull_sec
                     source=("postgresql", "postgresqlPassword"), action="copied")
         _assign(changes, out, ("postgresql", "auth", "username"), "", "10a")
         _assign(changes, out, ("postgresql", "auth", "existingSecret"), "", "10a")
+        pg_path = ("postgresql", "auth", "postgresPassword")
+        if pg_path in carried:
+            _carry(changes, warnings, out, pg_path, carried[pg_path], carried_sources.get(pg_path, "its Secret"))
         if not _get(out, ("postgresql", "auth", "postgresPassword"), None):
             warnings.append(
                 "postgresql.auth.postgresPassword is empty: the 4.0 chart would create a new password that does not "
@@ -435,8 +631,16 @@ def export_values(values, license_key, registry=DEFAULT_REGISTRY, image_pull_sec
     for path in DELETED_KEYS:
         _delete(changes, out, path, "14")
 
-    # Row 17 (the script did it in its KOTS cleanup step): the KOTS MinIO values.
-    _delete(changes, out, ("minio",), "17")
+    # Row 17 (the script did it in its KOTS cleanup step): the KOTS MinIO values. An enabled MinIO held the
+    # object storage: say so, the 4.0 chart has no MinIO of its own.
+    minio_enabled = _is_true(_get(out, ("minio", "enabled")))
+    if minio_enabled:
+        warnings.append(
+            "minio.enabled is true: the 3.x MinIO held the object storage, and the 4.0 chart has no MinIO. Its "
+            "values are not carried (the 4.0 chart refuses them): before the upgrade, point object_storage.s3 "
+            "(endpoint, bucketName, accessKey, secretKey) of the exported values at that MinIO or at the storage "
+            "its data moves to.")
+    _delete(changes, out, ("minio",), "17", note="minio.enabled was true: see the warning" if minio_enabled else None)
 
     # Rows 15 and 16, on the parsed tree: null values, and empty service_account strings.
     _remove_structurally(changes, out, (), "15", lambda key, value: value is None, "null value")
@@ -454,6 +658,8 @@ def export_values(values, license_key, registry=DEFAULT_REGISTRY, image_pull_sec
         "object_storage": next((name for name in ("s3", "gcs")
                                 if _is_true(_get(out, ("object_storage", name, "enabled")))), None),
         "generated": generated,
+        "carried": [path_text(path) for path in sorted(carried)],
+        "minio_enabled": minio_enabled,
     }
     if facts["object_storage"] is None:
         warnings.append("Neither object_storage.s3.enabled nor object_storage.gcs.enabled is true: CircleCI Server 4.0 "

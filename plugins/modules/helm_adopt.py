@@ -33,7 +33,8 @@ attributes:
     description: The Helm ownership metadata of each object to adopt, before and after.
 options:
   namespace:
-    description: The namespace of the objects and of the release.
+    description:
+      - The namespace of the objects and of the release. It must exist; an empty or malformed name is refused.
     type: str
     default: circleci-server
   release:
@@ -43,16 +44,24 @@ options:
   kinds:
     description:
       - The kinds to adopt. The default is the 14 kinds C(kots-exporter.sh) annotated, in its order.
+      - Any kind the API server serves may be given (a kind the 4.x chart owns, such as V(Ingress),
+        V(HorizontalPodAutoscaler), a custom resource's kind); kinds outside the built-in table are found
+        through API discovery.
+      - "Cluster-scoped kinds (V(ClusterRole), V(ClusterRoleBinding), ...): only the objects that carry the
+        C(kots.io/app-slug) label or C(app.kubernetes.io/instance=<release>) are adopted (and O(label_selector)
+        applies), never every object of the cluster."
+      - Kinds Helm never owns are refused with the reason (V(Pod), V(ReplicaSet), V(Event), V(Node),
+        V(Namespace), ...).
     type: list
     elements: str
-    choices: [ServiceAccount, ConfigMap, Job, DaemonSet, Secret, Role, RoleBinding, Service, CronJob, Deployment,
-              StatefulSet, NetworkPolicy, PersistentVolumeClaim, PodDisruptionBudget]
     default: [ServiceAccount, ConfigMap, Job, DaemonSet, Secret, Role, RoleBinding, Service, CronJob, Deployment,
               StatefulSet, NetworkPolicy, PersistentVolumeClaim, PodDisruptionBudget]
   label_selector:
     description:
       - Only adopt the objects this label selector matches, for example V(kots.io/kotsadm!=true). Empty adopts
         every object of O(kinds), as the script did.
+      - It is checked against the Kubernetes label selector syntax before any request; a malformed one is
+        refused.
     type: str
     default: ""
   skip_conflicts:
@@ -107,40 +116,68 @@ from ansible_collections.circleci.server.plugins.module_utils import k8s
 from ansible_collections.circleci.server.plugins.module_utils import k8s_objects
 
 
+def cluster_scoped_owned(obj, release) -> bool:
+    """A cluster-scoped object is adopted only when it says it belongs to this install."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return "kots.io/app-slug" in labels or labels.get("app.kubernetes.io/instance") == release
+
+
+def plan_adoption(client, params):
+    """(plan, conflicts, counts, already) for the objects of params' kinds; reads only."""
+    namespace, release = params["namespace"], params["release"]
+    plan, conflicts, counts, already = [], [], {}, 0
+    for kind in params["kinds"]:
+        namespaced = client.namespaced(kind)
+        items = client.list(kind, namespace, params["label_selector"] or None)
+        if not namespaced:
+            items = [obj for obj in items if cluster_scoped_owned(obj, release)]
+        counts[kind] = len(items)
+        for obj in items:
+            if k8s_objects.helm_storage(dict(obj, kind=kind)):
+                continue
+            state, patch = k8s_objects.adoption_patch(obj, release, namespace)
+            annotations = (obj.get("metadata") or {}).get("annotations") or {}
+            if state == "conflict":
+                conflicts.append("%s (%s/%s)" % (k8s_objects.object_id(kind, obj),
+                                                 annotations.get(k8s_objects.HELM_RELEASE_NAMESPACE),
+                                                 annotations.get(k8s_objects.HELM_RELEASE_NAME)))
+            elif state == "adopted":
+                already += 1
+            else:
+                plan.append((kind, obj, patch))
+    return plan, conflicts, counts, already
+
+
 def main():
     argument_spec = dict(
         namespace=dict(type="str", default="circleci-server"),
         release=dict(type="str", default="circleci-server"),
-        kinds=dict(type="list", elements="str", choices=k8s_objects.DEFAULT_KINDS, default=k8s_objects.DEFAULT_KINDS),
+        kinds=dict(type="list", elements="str", default=k8s_objects.DEFAULT_KINDS),
         label_selector=dict(type="str", default=""),
         skip_conflicts=dict(type="bool", default=False),
     )
     argument_spec.update(k8s.K8S_AUTH_ARGSPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    namespace, release = params["namespace"], params["release"]
+    namespace = params["namespace"]
     if not k8s.HAS_K8S:
         module.fail_json(msg=k8s.missing_library_message())
 
     try:
+        k8s_objects.check_namespace(namespace)
+        k8s_objects.check_label_selector(params["label_selector"])
+        if not params["kinds"]:
+            raise k8s.K8sError("kinds is empty: give the kinds to adopt, or omit kinds for the default 14.")
+        if not params["release"] or not k8s_objects.RELEASE_NAME.match(params["release"]):
+            raise k8s.K8sError("release %r is not a Helm release name: give the release that adopts the objects "
+                               "(circleci-server for a KOTS install)." % (params["release"],))
         client = k8s_objects.ObjectClient.from_params(params)
-        plan, conflicts, counts, already = [], [], {}, 0
         for kind in params["kinds"]:
-            items = client.list(kind, namespace, params["label_selector"] or None)
-            counts[kind] = len(items)
-            for obj in items:
-                if k8s_objects.helm_storage(dict(obj, kind=kind)):
-                    continue
-                state, patch = k8s_objects.adoption_patch(obj, release, namespace)
-                annotations = (obj.get("metadata") or {}).get("annotations") or {}
-                if state == "conflict":
-                    conflicts.append("%s (%s/%s)" % (k8s_objects.object_id(kind, obj),
-                                                     annotations.get(k8s_objects.HELM_RELEASE_NAMESPACE),
-                                                     annotations.get(k8s_objects.HELM_RELEASE_NAME)))
-                elif state == "adopted":
-                    already += 1
-                else:
-                    plan.append((kind, obj, patch))
+            client.resolve(kind)  # every kind refused or found before the first list
+        if not client.namespace_exists(namespace):
+            raise k8s.K8sError("Namespace %s does not exist: give the namespace of the CircleCI Server install "
+                               "(kubectl get namespaces). Nothing was changed." % namespace)
+        plan, conflicts, counts, already = plan_adoption(client, params)
     except k8s.K8sError as exc:
         module.fail_json(msg=str(exc))
 

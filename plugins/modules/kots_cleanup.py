@@ -35,19 +35,35 @@ attributes:
     description: The objects to delete and the KOTS metadata to remove.
 options:
   namespace:
-    description: The namespace of the 3.x install.
+    description: The namespace of the 3.x install. It must exist; an empty or malformed name is refused.
     type: str
     default: circleci-server
+  release:
+    description:
+      - The Helm release of the 3.x install. Its current record must be a 3.x chart (what KOTS deployed): a 4.x
+        release, or no release, is refused before anything is read further or changed.
+    type: str
+    default: circleci-server
+  values_file:
+    description:
+      - The 4.0 values file the upgrade will use (what M(circleci.server.kots_export) wrote).
+      - The passwords of the internal datastores (the C(postgresql), C(mongodb) and C(rabbitmq) Secrets of the
+        3.x charts) must be in it, equal to the Secrets' (C(postgresql.auth.postgresPassword),
+        C(mongodb.auth.rootPassword), C(mongodb.auth.password), C(rabbitmq.auth.password),
+        C(rabbitmq.auth.erlangCookie)); otherwise the cleanup is refused, since it deletes the 3.x
+        C(postgresql) Secret and the upgrade replaces the others. Required when one of those Secrets holds a
+        password.
+    type: path
   kinds:
     description: The kinds to clean; the default is the 14 kinds of C(kots-exporter.sh).
     type: list
     elements: str
-    choices: [ServiceAccount, ConfigMap, Job, DaemonSet, Secret, Role, RoleBinding, Service, CronJob, Deployment,
-              StatefulSet, NetworkPolicy, PersistentVolumeClaim, PodDisruptionBudget]
     default: [ServiceAccount, ConfigMap, Job, DaemonSet, Secret, Role, RoleBinding, Service, CronJob, Deployment,
               StatefulSet, NetworkPolicy, PersistentVolumeClaim, PodDisruptionBudget]
   secrets:
-    description: Secrets of KOTS to delete by name.
+    description:
+      - Secrets of KOTS to delete by name. Helm's release records (C(sh.helm.release.v1.*), or labelled
+        C(owner=helm)) are refused.
     type: list
     elements: str
     default: [kotsadm-sessions, kotsadm-replicated-registry]
@@ -96,12 +112,20 @@ cleaned:
   returned: always
   type: list
   elements: str
+passwords_checked:
+  description: The 4.0 values paths of the datastore passwords found in O(values_file), equal to their Secrets'.
+  returned: always
+  type: list
+  elements: str
+  sample: ["postgresql.auth.postgresPassword", "mongodb.auth.rootPassword"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.circleci.server.plugins.module_utils import k8s
 from ansible_collections.circleci.server.plugins.module_utils import k8s_objects
+from ansible_collections.circleci.server.plugins.module_utils import kots
+from ansible_collections.circleci.server.plugins.module_utils.values import yamlfile
 
 KOTS_LABELS = ("kots.io/app-slug", "kots.io/backup")
 KOTS_ANNOTATIONS = ("kots.io/app-slug",)
@@ -128,10 +152,12 @@ def plan_cleanup(client, params):
         listed[kind] = client.list(kind, namespace)
     for kind in params["kinds"]:
         for obj in listed[kind]:
-            if ((obj.get("metadata") or {}).get("labels") or {}).get("kots.io/kotsadm") == "true":
+            if ((obj.get("metadata") or {}).get("labels") or {}).get("kots.io/kotsadm") == "true" \
+                    and not k8s_objects.helm_storage(dict(obj, kind=kind)):
                 delete(kind, obj["metadata"]["name"])
     for name in params["secrets"]:
-        if client.get("Secret", namespace, name) is not None:
+        found = client.get("Secret", namespace, name)
+        if found is not None and not k8s_objects.helm_storage(dict(found, kind="Secret")):
             delete("Secret", name)
     if params["job_prefix"]:
         jobs = listed["Job"] if "Job" in listed else client.list("Job", namespace)
@@ -156,10 +182,63 @@ def plan_cleanup(client, params):
     return patches, deletions
 
 
+def check_inputs(params):
+    """Refuse, before any request, what would make the cleanup touch what it must not."""
+    k8s_objects.check_namespace(params["namespace"])
+    for name in params["secrets"]:
+        if not name or name.startswith("sh.helm.release.") or not k8s_objects.RELEASE_NAME.match(name):
+            raise k8s.K8sError(
+                "secrets holds %r, which is %s: the KOTS cleanup deletes only KOTS's own Secrets (kotsadm-sessions, "
+                "kotsadm-replicated-registry). Nothing was changed." % (
+                    name, "a Helm release record" if name.startswith("sh.helm.release.") else "not a Secret name"))
+    for kind in params["kinds"]:
+        if kind not in k8s_objects.KINDS:
+            raise k8s.K8sError("kinds holds %r: the KOTS cleanup works on the kinds KOTS deployed (%s)." % (
+                kind, ", ".join(k8s_objects.KINDS)))
+
+
+def read_values_file(path):
+    """The 4.0 values file as a tree; K8sError (with what to do) when it cannot be read."""
+    try:
+        data = kots.read_regular_file(path, "values_file")
+        tree, _layout = yamlfile.load(data.decode("utf-8"), name="values_file %s" % path)
+        kots.check_tree_size(tree, "values_file %s" % path)
+    except (kots.KotsExportError, yamlfile.ValuesFileError, UnicodeDecodeError) as exc:
+        raise k8s.K8sError("%s Give the 4.0 values file kots_export wrote." % str(exc).split(". ")[0].rstrip("."))
+    return tree
+
+
+def check_passwords(client, params):
+    """The values paths of the datastore passwords carried; K8sError naming those missing (never a value)."""
+    namespace = params["namespace"]
+
+    def read_secret(name):
+        found = client.get("Secret", namespace, name)
+        return k8s.decode_secret_data(found) if found is not None else None
+
+    values = read_values_file(params["values_file"]) if params["values_file"] else {}
+    carried, _sources = kots.datastore_passwords(values, read_secret)
+    if carried and not params["values_file"]:
+        raise k8s.K8sError(
+            "values_file is not set, and the 3.x Secrets hold the passwords of %s: give the 4.0 values file that "
+            "carries them (kots_export writes it), so that the cleanup cannot lose them. Nothing was changed."
+            % ", ".join(kots.path_text(path) for path in sorted(carried)))
+    missing = kots.uncarried_passwords(values, read_secret)
+    if missing:
+        raise k8s.K8sError(
+            "The 4.0 values file %s does not carry the 3.x datastore passwords: %s. The KOTS cleanup deletes the 3.x "
+            "postgresql Secret and the upgrade replaces the others, so the 4.0 release would get passwords that no "
+            "longer match the data. Nothing was changed: run kots_export again (it carries them from the Secrets) "
+            "or set them in the file, then re-run." % (params["values_file"], "; ".join(missing)))
+    return [kots.path_text(path) for path in sorted(carried)]
+
+
 def main():
     argument_spec = dict(
         namespace=dict(type="str", default="circleci-server"),
-        kinds=dict(type="list", elements="str", choices=k8s_objects.DEFAULT_KINDS, default=k8s_objects.DEFAULT_KINDS),
+        release=dict(type="str", default="circleci-server"),
+        values_file=dict(type="path"),
+        kinds=dict(type="list", elements="str", default=k8s_objects.DEFAULT_KINDS),
         secrets=dict(type="list", elements="str", default=["kotsadm-sessions", "kotsadm-replicated-registry"], no_log=False),
         job_prefix=dict(type="str", default="inject-bottoken"),
         postgresql_internal=dict(type="bool", required=True),
@@ -171,7 +250,13 @@ def main():
     if not k8s.HAS_K8S:
         module.fail_json(msg=k8s.missing_library_message())
     try:
+        check_inputs(params)
         client = k8s_objects.ObjectClient.from_params(params)
+        if not client.namespace_exists(namespace):
+            raise k8s.K8sError("Namespace %s does not exist: give the namespace of the CircleCI Server 3.x install "
+                               "(kubectl get namespaces). Nothing was changed." % namespace)
+        k8s_objects.check_kots_3x_release(client, namespace, params["release"])
+        checked = check_passwords(client, params)
         patches, deletions = plan_cleanup(client, params)
     except k8s.K8sError as exc:
         module.fail_json(msg=str(exc))
@@ -181,6 +266,7 @@ def main():
         deleted=["%s/%s" % (kind, name) for kind, name, _propagation in deletions],
         orphaned=["%s/%s" % (kind, name) for kind, name, propagation in deletions if propagation == "Orphan"],
         cleaned=["%s/%s" % (kind, name) for kind, name, _patch, _obj in patches],
+        passwords_checked=checked,
     )
     if module._diff:
         keys = KOTS_LABELS + KOTS_ANNOTATIONS

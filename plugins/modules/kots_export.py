@@ -224,21 +224,25 @@ HEADER = ("# CircleCI Server 4.0 Helm values, exported from the 3.x release by c
 
 
 def read_source(module):
-    """(values tree, layout, source description) from src or from the release in the cluster."""
+    """(values tree, layout, source description, carried passwords, their sources) from src or the cluster."""
     params = module.params
     if params["src"]:
         path = params["src"]
         try:
-            with open(path, "r", encoding="utf-8") as stream:
-                text = stream.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            module.fail_json(msg="Cannot read src %s (%s): check the path, or omit src to read the release from "
-                                 "the cluster." % (path, exc))
+            data = kots.read_regular_file(path, "src")
+            text = data.decode("utf-8")
+        except kots.KotsExportError as exc:
+            module.fail_json(msg="%s Or omit src to read the release from the cluster." % exc)
+        except UnicodeDecodeError:
+            module.fail_json(msg="src %s is not UTF-8 text: give the values file of the 3.x release (helm get values "
+                                 "circleci-server -n <namespace> -o yaml)." % path)
         try:
             tree, layout = yamlfile.load(text, name="src %s" % path)
-        except yamlfile.ValuesFileError as exc:
+            kots.check_tree_size(tree, "src %s" % path)
+            kots.check_3x_values(tree, "src %s" % path)
+        except (yamlfile.ValuesFileError, kots.KotsExportError) as exc:
             module.fail_json(msg=str(exc))
-        return tree, layout, {"type": "file", "path": path}
+        return tree, layout, {"type": "file", "path": path}, {}, {}
 
     if not k8s.HAS_K8S:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(k8s.K8S_IMPORT_ERROR))
@@ -246,7 +250,15 @@ def read_source(module):
     try:
         reader = k8s.K8sReader.from_params(params)
         record = k8s.helm_release(reader, namespace, release, params["revision"])
-    except k8s.K8sError as exc:
+        # The release as it is now decides, whatever revision is read.
+        current = record if params["revision"] is None else k8s.helm_release(reader, namespace, release)
+        kots_objects = [item for item in reader.list("Deployment", namespace)
+                        if "kots.io/app-slug" in ((item.get("metadata") or {}).get("labels") or {})]
+        kots.check_kots_release(current, namespace, release, kots_objects)
+        values = record.get("config") or {}
+        kots.check_tree_size(values, "the values of release %s" % release)
+        carried, sources = kots.datastore_passwords(values, lambda name: k8s.read_secret(reader, namespace, name))
+    except (k8s.K8sError, kots.KotsExportError) as exc:
         module.fail_json(msg=str(exc))
     source = {
         "type": "release",
@@ -256,24 +268,22 @@ def read_source(module):
         "chart_version": k8s.helm_chart_version(record),
         "status": (record.get("info") or {}).get("status"),
     }
-    return yamlfile.from_plain(record.get("config") or {}), yamlfile.Layout(), source
+    return yamlfile.from_plain(values), yamlfile.Layout(), source, carried, sources
 
 
 def read_previous(module, dest):
     """(bytes, tree or None, mode or None) of an existing dest; (None, None, None) when there is none."""
     if not os.path.lexists(dest):
         return None, None, None
-    if os.path.isdir(dest):
-        module.fail_json(msg="dest %s is a directory: give the path of the values file to write." % dest)
     try:
-        with open(dest, "rb") as stream:
-            data = stream.read()
+        data = kots.read_regular_file(dest, "The existing dest")
         mode = stat.S_IMODE(os.stat(dest).st_mode)
-    except OSError as exc:
-        module.fail_json(msg="Cannot read the existing dest %s (%s): fix its permissions or remove it." % (dest, exc))
+    except kots.KotsExportError as exc:
+        module.fail_json(msg="%s Fix it or remove it." % exc)
     try:
         tree, _layout = yamlfile.load(data.decode("utf-8"), name="dest %s" % dest)
-    except (UnicodeDecodeError, yamlfile.ValuesFileError) as exc:
+        kots.check_tree_size(tree, "dest %s" % dest)
+    except (UnicodeDecodeError, yamlfile.ValuesFileError, kots.KotsExportError) as exc:
         module.warn("The existing dest is not a values file (%s): it will be backed up and replaced, and its "
                     "generated secrets cannot be reused." % str(exc).split(":", maxsplit=1)[0])
         tree = None
@@ -309,12 +319,25 @@ def main():
 
     if params["src"] and os.path.realpath(params["src"]) == os.path.realpath(dest):
         module.fail_json(msg="dest is the same file as src: the 3.x values would be overwritten. Give dest another path.")
-    tree, layout, source = read_source(module)
+    try:
+        kots.check_dest(dest)
+    except kots.KotsExportError as exc:
+        module.fail_json(msg=str(exc))
+    tree, layout, source, carried, carried_sources = read_source(module)
     previous_data, previous_tree, previous_mode = read_previous(module, dest)
+    if source["type"] == "release" and previous_tree is not None:
+        # A re-run after the KOTS cleanup deleted a datastore's Secret (the upgrade then failed): the password the
+        # earlier run carried is still the database's.
+        for path, _secret, _key, _internal in kots.DATASTORE_PASSWORDS:
+            earlier = kots.lookup(previous_tree, path)
+            if path not in carried and isinstance(earlier, str) and earlier:
+                carried[path] = earlier
+                carried_sources[path] = "the file an earlier run wrote (the Secret is gone)"
 
     try:
         export = kots.export_values(tree, params["license"], registry=params["registry"],
-                                    image_pull_secret=params["image_pull_secret"], previous=previous_tree)
+                                    image_pull_secret=params["image_pull_secret"], previous=previous_tree,
+                                    carried=carried, carried_sources=carried_sources)
     except kots.KotsExportError as exc:
         module.fail_json(msg=str(exc), source=source)
     kots.literal_blocks(export.values)
@@ -335,6 +358,10 @@ def main():
         postgresql_internal=export.facts["postgresql_internal"],
         object_storage=export.facts["object_storage"],
         generated=export.facts["generated"],
+        carried=export.facts["carried"],
+        minio_enabled=export.facts["minio_enabled"],
+        nginx_aws_acm=export.facts["nginx_aws_acm"],
+        nomad_mtls_enabled=export.facts["nomad_mtls_enabled"],
     )
     for warning in export.warnings:
         module.warn(warning)

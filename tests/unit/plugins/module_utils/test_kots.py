@@ -58,12 +58,18 @@ def fixture_values():
 
 # --- one test per row of the table ----------------------------------------------------------------------------
 
-def test_row_1_domain_name_moves_to_global_verbatim():
-    # The script interpolated the value into a yq program unescaped; quotes and backslashes survive here.
-    result = export(minimal(domainName='ci."odd"\\.example.com'))
-    assert result.values["global"]["domainName"] == 'ci."odd"\\.example.com'
+def test_row_1_domain_name_moves_to_global():
+    result = export(minimal(domainName=" ci.example.com "))
+    assert result.values["global"]["domainName"] == "ci.example.com"
     assert "domainName" not in result.values
     assert rows(result, "1")[0]["from"] == "domainName"
+
+
+@pytest.mark.parametrize("domain", ['ci."odd"\\.example.com', "localhost", "ci.example.com;rm -rf /", "-ci.example.com"])
+def test_row_1_a_domain_that_is_not_a_dns_name_is_refused(domain):
+    # The script interpolated the value into a yq program unescaped; here it becomes DNS records: refused.
+    with pytest.raises(kots.KotsExportError, match="domainName is not a DNS name"):
+        export(minimal(domainName=domain))
 
 
 def test_row_1_only_the_top_level_key_counts_not_the_first_line_that_mentions_it():

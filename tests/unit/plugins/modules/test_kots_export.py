@@ -13,7 +13,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.circleci.server.plugins.module_utils import k8s
 from ansible_collections.circleci.server.plugins.modules import kots_export
-from ansible_collections.circleci.server.tests.unit.plugins.module_utils.k8s_fake import FakeReader, helm_release_secret
+from ansible_collections.circleci.server.tests.unit.plugins.module_utils.k8s_fake import FakeReader, helm_release_secret, obj, secret
 
 FIXTURE = Path(__file__).resolve().parents[3] / "integration" / "kots_export" / "values-3.x-aws.yaml"
 LICENSE = "fixture-4x-license-module-test"
@@ -128,6 +128,7 @@ def releases():
     return FakeReader([
         helm_release_secret("circleci-server", "circleci-server", 1, "3.4.1", first, status="superseded"),
         helm_release_secret("circleci-server", "circleci-server", 2, "3.4.8", current, status="deployed"),
+        obj("Deployment", "circleci-server", "frontend", {"kots.io/app-slug": "circleci-server"}),
     ])
 
 
@@ -160,3 +161,29 @@ def test_dest_must_not_be_src(capsys, tmp_path):
     code, result, _out = run_module(capsys, {"src": str(src), "dest": str(src), "license": LICENSE})
     assert code == 1 and "same file as src" in result["msg"]
     assert src.read_text() == "domainName: ci.example.com\n"
+
+
+def test_cluster_read_carries_the_datastore_passwords_of_the_cluster_not_generated_ones(capsys, dest, monkeypatch):
+    # The 3.x values hold no datastore password (the charts generated them): the Secrets' are carried.
+    values = {"domainName": "ci.example.com", "postgresql": {"internal": True}, "mongodb": {"auth": {"username": "root"}}}
+    reader = FakeReader([
+        helm_release_secret("circleci-server", "circleci-server", 1, "3.4.8", values),
+        obj("Deployment", "circleci-server", "frontend", {"kots.io/app-slug": "circleci-server"}),
+        secret("circleci-server", "postgresql", {"postgresql-password": "cluster-pg-7e1"}),
+        secret("circleci-server", "mongodb", {"mongodb-root-password": "cluster-mongo-root-2a", "mongodb-password": "cluster-mongo-3b"}),
+        secret("circleci-server", "rabbitmq", {"rabbitmq-password": "cluster-rabbit-4c", "rabbitmq-erlang-cookie": "cluster-cookie-5d"}),
+    ])
+    monkeypatch.setattr(k8s.K8sReader, "from_params", classmethod(lambda cls, params: reader))
+    code, result, out = run_module(capsys, {"dest": str(dest), "license": LICENSE})
+    assert code == 0, result
+    written = kots_export.yamlfile.load(dest.read_text())[0]
+    assert written["postgresql"]["auth"]["postgresPassword"] == "cluster-pg-7e1"
+    assert written["mongodb"]["auth"]["rootPassword"] == "cluster-mongo-root-2a"
+    assert written["mongodb"]["auth"]["password"] == "cluster-mongo-3b"
+    assert written["rabbitmq"]["auth"] == {"password": "cluster-rabbit-4c", "erlangCookie": "cluster-cookie-5d"}
+    assert result["generated"] == [] and len(result["carried"]) == 5
+    assert "cluster-" not in out
+    # Resumed after the KOTS cleanup deleted the postgresql Secret: the password the first run carried is kept.
+    reader.objects = [o for o in reader.objects if o["metadata"]["name"] != "postgresql"]
+    code, result, out = run_module(capsys, {"dest": str(dest), "license": LICENSE})
+    assert code == 0 and not result["changed"], result

@@ -13,6 +13,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.circleci.server.plugins.module_utils import k8s_objects
 from ansible_collections.circleci.server.plugins.modules import helm_adopt, kots_cleanup
+from ansible_collections.circleci.server.tests.unit.plugins.module_utils.k8s_fake import helm_release_secret
 
 NS = "circleci-server"
 KOTS = {"kots.io/app-slug": "circleci-server", "kots.io/backup": "velero"}
@@ -23,19 +24,44 @@ def obj(name, labels=None, annotations=None):
     return {"metadata": {"name": name, "namespace": NS, "labels": dict(labels or {}), "annotations": dict(annotations or {})}}
 
 
-class FakeObjects:
-    """An in-memory namespace with ObjectClient's interface; records every write."""
+def selected(labels, selector):
+    """key=value and key!=value terms, comma-separated (what these tests use)."""
+    for term in (selector or "").split(","):
+        if "!=" in term:
+            key, value = term.split("!=")
+            if labels.get(key) == value:
+                return False
+        elif term:
+            key, _sep, value = term.partition("=")
+            if labels.get(key) != value:
+                return False
+    return True
 
-    def __init__(self, objects):
+
+class FakeObjects:
+    """An in-memory namespace with ObjectClient's interface; records every request that writes."""
+
+    def __init__(self, objects, namespaces=(NS,)):
         self.objects = {kind: {o["metadata"]["name"]: copy.deepcopy(o) for o in items} for kind, items in objects.items()}
+        self.namespaces = set(namespaces)
         self.writes = []
+        self.reads = []
+
+    resolve = k8s_objects.ObjectClient.resolve
+    namespaced = k8s_objects.ObjectClient.namespaced
+    resolved = {}
+
+    def _discover(self, kind):
+        raise k8s_objects.k8s.K8sError("The API server serves no kind %s." % kind)
+
+    def namespace_exists(self, namespace):
+        self.reads.append(("namespace", namespace))
+        return namespace in self.namespaces
 
     def list(self, kind, namespace, label_selector=None):
+        self.reads.append(("list", kind, label_selector))
         assert namespace == NS
-        items = list(self.objects.get(kind, {}).values())
-        if label_selector:
-            key, _sep, value = label_selector.partition("=")
-            items = [o for o in items if o["metadata"]["labels"].get(key) == value]
+        items = [o for o in self.objects.get(kind, {}).values() if selected(o["metadata"].get("labels") or {}, label_selector)]
         return copy.deepcopy(items)
 
     def get(self, kind, namespace, name):
@@ -57,10 +83,14 @@ class FakeObjects:
         del self.objects[kind][name]
 
 
-def namespace():
+def release_record(chart_version="3.4.8", revision=1):
+    return helm_release_secret(NS, "circleci-server", revision, chart_version, {"domainName": "ci.example.com"})
+
+
+def namespace(chart_version="3.4.8"):
     return FakeObjects({
         "Service": [obj("vm-service", KOTS, {"kots.io/app-slug": "circleci-server"}), obj("kotsadm", KOTSADM)],
-        "Secret": [obj("postgresql", KOTS), obj("kotsadm-sessions"), obj("sh.helm.release.v1.circleci-server.v1", {"owner": "helm"})],
+        "Secret": [obj("postgresql", KOTS), obj("kotsadm-sessions"), release_record(chart_version)],
         "StatefulSet": [obj("postgresql", KOTS), obj("kotsadm-minio", KOTSADM)],
         "PersistentVolumeClaim": [obj("data-postgresql-0", KOTS), obj("kotsadm-minio-kotsadm-minio-0", KOTSADM)],
         "Job": [obj("inject-bottoken-7f3kq", KOTS)],
@@ -124,7 +154,7 @@ def test_kots_cleanup_check_mode_then_apply_then_rerun(capsys, monkeypatch):
     assert fake.objects["PersistentVolumeClaim"]["data-postgresql-0"]["metadata"]["labels"] == {}
     assert "kots.io/app-slug" not in fake.objects["Service"]["vm-service"]["metadata"]["annotations"]
 
-    # After the upgrade the 4.0 chart's postgresql objects carry no KOTS label: a re-run leaves them alone.
+    # postgresql objects without KOTS's label (not what KOTS deployed) are left alone by a re-run.
     fake.objects["StatefulSet"]["postgresql"] = obj("postgresql", {"app.kubernetes.io/managed-by": "Helm"})
     fake.objects["Secret"]["postgresql"] = obj("postgresql", {"app.kubernetes.io/managed-by": "Helm"})
     fake.writes.clear()
@@ -136,3 +166,32 @@ def test_kots_cleanup_keeps_an_external_postgres_alone(capsys, monkeypatch):
     fake = namespace()
     code, plan = run(kots_cleanup, capsys, monkeypatch, fake, postgresql_internal=False, _ansible_check_mode=True)
     assert code == 0 and "StatefulSet/postgresql" not in plan["deleted"] and "Secret/postgresql" not in plan["deleted"]
+
+
+def test_helm_adopt_takes_any_kind_the_chart_owns_and_only_this_installs_cluster_scoped_objects(capsys, monkeypatch):
+    fake = namespace()
+    fake.objects["Ingress"] = {"circleci": obj("circleci", KOTS)}
+    fake.objects["ClusterRole"] = {
+        "circleci-server-nomad": obj("circleci-server-nomad", KOTS),
+        "cluster-admin": obj("cluster-admin", {"kubernetes.io/bootstrapping": "rbac-defaults"}),
+    }
+    code, result = run(helm_adopt, capsys, monkeypatch, fake, kinds=["Ingress", "ClusterRole"])
+    assert code == 0, result
+    assert result["adopted"] == ["Ingress/circleci", "ClusterRole/circleci-server-nomad"]
+    assert fake.objects["ClusterRole"]["cluster-admin"]["metadata"]["annotations"] == {}
+    assert fake.objects["ClusterRole"]["circleci-server-nomad"]["metadata"]["annotations"]["meta.helm.sh/release-namespace"] == NS
+
+
+def test_object_paths_of_namespaced_cluster_scoped_and_discovered_kinds():
+    class Discovering(k8s_objects.ObjectClient):
+        def _call(self, what, path, method, body=None, query=None, content_type=None):
+            return {"/apis": {"groups": [{"preferredVersion": {"groupVersion": "monitoring.coreos.com/v1"}}]},
+                    "/api/v1": {"resources": [{"name": "pods", "kind": "Pod", "namespaced": True}]},
+                    "/apis/monitoring.coreos.com/v1": {"resources": [
+                        {"name": "servicemonitors", "kind": "ServiceMonitor", "namespaced": True},
+                        {"name": "servicemonitors/status", "kind": "ServiceMonitor", "namespaced": True}]}}[path]
+
+    client = Discovering(None)
+    assert client.path("Deployment", NS, "frontend") == "/apis/apps/v1/namespaces/%s/deployments/frontend" % NS
+    assert client.path("ClusterRole", NS, "x") == "/apis/rbac.authorization.k8s.io/v1/clusterroles/x"
+    assert client.path("ServiceMonitor", NS) == "/apis/monitoring.coreos.com/v1/namespaces/%s/servicemonitors" % NS
