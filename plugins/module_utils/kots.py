@@ -674,8 +674,10 @@ def manual_actions(facts, namespace="<namespace>", dest="<values file>"):
     actions = [
         "DNS: after the upgrade, point %s and app.%s at the external address of the %s LoadBalancer service "
         "(kubectl -n %s get svc %s). The records of vm-service, output-processor and nomad are no longer needed: "
-        "circleci-server-traefik, nomad-server-external, output-processor and vm-service become ClusterIP services."
-        % (domain, domain, service, namespace, service),
+        "output-processor and vm-service become ClusterIP services, and the KOTS load balancers circleci-server-traefik "
+        "and nomad-server-external are replaced by kong and nomad-server (ClusterIP) but keep running until deleted "
+        "(kubectl -n %s delete service circleci-server-traefik nomad-server-external, once DNS points at %s)."
+        % (domain, domain, service, namespace, service, namespace, service),
         "Nomad Terraform: re-run the Nomad module with server_endpoint = \"%s\" (server-terraform 4.0.x; from 4.1.0 "
         "nomad_server_hostname = \"%s\" and nomad_server_port = %d), then replace the Nomad clients. This re-issues "
         "the Nomad server and client certificates." % (facts["nomad_server_endpoint"], domain, NOMAD_RPC_PORT),

@@ -1,9 +1,10 @@
 """Seed a scenario of kind ``kots-3.x``: a CircleCI Server 3.x install as KOTS left it (``aws-3.4``).
 
 ``seed.bring_up`` hands a scenario whose ``kind`` is ``kots-3.x`` to ``bring_up_kots``. What it builds,
-in order (no cloud and no Nomad stand-in: the migration only talks to the cluster):
+in order (no Nomad stand-in; the cloud only for DNS):
 
-1. the Kubernetes API server (``seed._start_kube``);
+1. the Kubernetes API server (``seed._start_kube``), and when the scenario has an ``aws`` section, the AWS
+   stand-in with the Route 53 hosted zone of the installation's domain (``aws.route53_zone``), empty;
 2. the KOTS admin console objects (labelled ``kots.io/kotsadm=true``, ``kots.io/backup=velero``): the
    ``kotsadm`` Deployment, ServiceAccount, Role, RoleBinding, Service and ConfigMap, the ``kotsadm-minio``
    and ``kotsadm-postgres`` StatefulSets (whose claims leave labelled PVCs), the ``kotsadm-password``
@@ -124,6 +125,9 @@ def bring_up_kots(lab, scenario) -> None:
 
     with seed._phase("kube"):  # pylint: disable=protected-access
         seed._start_kube(lab, scenario)  # pylint: disable=protected-access
+    if scenario.get("aws"):
+        with seed._phase("aws"):  # pylint: disable=protected-access
+            _start_aws(lab, scenario["aws"])
     namespace = scenario["kubernetes"]["namespace"]
     kots = scenario.get("kots") or {}
     slug = kots.get("app_slug", "circleci-server")
@@ -149,6 +153,19 @@ def bring_up_kots(lab, scenario) -> None:
         _script_migrator(lab, namespace, kots)
     _write_inventory(lab, scenario)
     lab.request_log.clear()
+
+
+def _start_aws(lab, spec) -> None:
+    """moto, with the public hosted zone the migration's DNS step points at the 4.0 load balancer."""
+    from .aws import AwsLab  # pylint: disable=import-outside-toplevel
+    lab.aws = AwsLab(lab.clock, lab.request_log, lab.faults, region=spec["region"])
+    lab.endpoints["aws"] = lab.aws.start()
+    lab.register_stopper(lab.aws.stop)
+    lab.files["aws_env"] = lab.aws.write_env_file(os.path.join(lab.state_dir, "aws.env"))
+    zone = spec.get("route53_zone")
+    if zone:
+        created = lab.aws.client("route53").create_hosted_zone(Name=zone, CallerReference="lab-" + zone)
+        lab.ids = dict(getattr(lab, "ids", None) or {}, route53_zone_id=created["HostedZone"]["Id"].split("/")[-1])
 
 
 def _script_migrator(lab, namespace, kots) -> None:
@@ -281,6 +298,10 @@ def _write_inventory(lab, scenario) -> None:
         "circleci_lab_admin_url": lab.endpoints["admin"],
         "helm_upgrade_ready_delay": 1,
     }
+    if scenario.get("aws"):
+        variables.update(circleci_aws_region=scenario["aws"]["region"], circleci_aws_endpoint_url=lab.endpoints["aws"])
+        if (getattr(lab, "ids", None) or {}).get("route53_zone_id"):
+            variables["circleci_route53_zone_id"] = lab.ids["route53_zone_id"]
     vars_path = os.path.join(lab.state_dir, "vars.yml")
     with open(vars_path, "w", encoding="utf-8") as handle:
         yaml.safe_dump({k: v for k, v in variables.items() if not k.startswith("ansible_")}, handle, sort_keys=True)

@@ -3,27 +3,67 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """playbooks/migrate-3-to-4.yml against the lab's KOTS-era 3.4.8 install, as an operator's maintenance window
 goes: --check first, a run that stops on a failing circle-migrator Job, the KOTS cleanup that stops until it is
-confirmed, the fixed and confirmed run, then a re-run that changes nothing. One lab (scenario
-aws-3.4-migrator-fails, whose migrator fails with the default image only) keeps the suite short; the plain
-aws-3.4 scenario runs in molecule/migrate_3_to_4."""
+confirmed (and refuses values that lack a datastore password), the fixed and confirmed run (release diff before the
+upgrade, the cluster's passwords carried, DNS records upserted in Route 53), a re-run that changes nothing, then the
+migrated (4.x) release refused by every step with no write. One lab (scenario aws-3.4-migrator-fails, whose
+migrator fails with the default image only) keeps the suite short; the plain aws-3.4 scenario runs in
+molecule/migrate_3_to_4."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import stat
 
+import boto3
 import pytest
+import yaml
 
 PLAYBOOK = "playbooks/migrate-3-to-4.yml"
 LICENSE = "lab-fake-4x-license-9f8e7d"
 REGISTRY_PASSWORD = "lab-fake-registry-password-1234"
-POSTGRES_PASSWORD = "lab-fake-postgres-password-2e9f"  # in the scenario's 3.x values
 CONFIRM = ("-e", "migrate_3_to_4_confirm_kots_cleanup=true")
 # The lab's stand-in for the fix: any migrator image but the failing one succeeds.
 FIXED = ("-e", "circle_migrator_image=cciserver.azurecr.io/circle-migrator:0.1.540117-fixed", "-e", "circle_migrator_retry_failed=true")
-
-
+# The 3.x datastore Secrets, key -> the 4.0 values path that must carry it (the chart generated most of them: they
+# are in no values file, only in the cluster).
+CARRIED = {("postgresql", "postgresql-password"): ("postgresql", "auth", "postgresPassword"),
+           ("mongodb", "mongodb-root-password"): ("mongodb", "auth", "rootPassword"),
+           ("mongodb", "mongodb-password"): ("mongodb", "auth", "password"),
+           ("rabbitmq", "rabbitmq-password"): ("rabbitmq", "auth", "password"),
+           ("rabbitmq", "rabbitmq-erlang-cookie"): ("rabbitmq", "auth", "erlangCookie")}
+# Direct module calls, as an operator pointing a step at the wrong release would make them; their messages are
+# written to outcome.json.
+MODULES = """
+- name: Steps pointed at a release
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Export
+      circleci.server.kots_export:
+        namespace: circleci-server
+        dest: "{{ work }}/hostile-values.yaml"
+        license: not-a-secret-license
+        kubeconfig: "{{ circleci_kubeconfig }}"
+      register: export
+      ignore_errors: true
+      when: "'export' in steps"
+    - name: Clean up
+      circleci.server.kots_cleanup:
+        namespace: circleci-server
+        postgresql_internal: true
+        values_file: "{{ values_file | default(omit) }}"
+        kubeconfig: "{{ circleci_kubeconfig }}"
+      register: cleanup
+      ignore_errors: true
+      when: "'cleanup' in steps"
+    - name: Outcomes
+      ansible.builtin.copy:
+        content: "{{ {'export': export.msg | default('skipped'), 'cleanup': cleanup.msg | default('skipped')} | to_json }}"
+        dest: "{{ work }}/outcome.json"
+        mode: "0600"
+"""
 @pytest.fixture
 def secrets_file(tmp_path):
     path = tmp_path / "secrets.yml"
@@ -56,18 +96,53 @@ def changed_tasks(stdout):
     return [block.split("]", 1)[0] for block in stdout.split("TASK [") if "\nchanged:" in block]
 
 
-def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(lab_up, run, secrets_file):
+def secret_data(run, lab, name):
+    data = kubectl(run, lab, "get", "secret", name)["data"]
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
+def dig(tree, path):
+    for key in path:
+        tree = (tree or {}).get(key)
+    return tree
+
+
+def modules(run, lab, tmp_path, *steps, **variables):
+    book = tmp_path / "steps.yml"
+    book.write_text(MODULES)
+    extra = ["-e", json.dumps(dict(variables, steps=list(steps), work=str(tmp_path)))]
+    run("ansible-playbook", "-i", lab.files["inventory"], str(book), *extra, env=lab.env)
+    return json.loads((tmp_path / "outcome.json").read_text())
+
+
+def route53_records(lab):
+    inventory = yaml.safe_load(open(lab.files["vars"], encoding="utf-8"))
+    client = boto3.client("route53", endpoint_url=inventory["circleci_aws_endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    sets = client.list_resource_record_sets(HostedZoneId=inventory["circleci_route53_zone_id"])["ResourceRecordSets"]
+    return {(r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])] for r in sets if r["Type"] in ("A", "CNAME")}
+
+
+def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(lab_up, run, secrets_file, tmp_path):
     lab = lab_up("aws-3.4-migrator-fails")
     pvc_uid = kubectl(run, lab, "get", "pvc", "data-postgresql-0")["metadata"]["uid"]
-    values_file = secrets_file.parent / "work" / "circleci-server" / "values-4.0.yaml"
+    work = secrets_file.parent / "work" / "circleci-server"
+    values_file = work / "values-4.0.yaml"
+    cluster_passwords = {key: secret_data(run, lab, key[0])[key[1]] for key in CARRIED}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(lab.env, TMPDIR=str(scratch))
 
-    # 1. --check --diff: the whole plan, not one write (not even a dry-run request), no values file.
+    # 1. --check --diff: the whole plan, the release diff included, not one write (cluster or AWS), no values file,
+    #    and no plan file left behind.
     lab.admin.clear_requests()
-    check = migrate(run, lab, secrets_file, "--check", "--diff", *CONFIRM)
+    check = run("ansible-playbook", "-i", lab.files["inventory"], "-e", "@%s" % secrets_file, PLAYBOOK, "--check", "--diff",
+                *CONFIRM, env=env)
     assert recap(check.stdout)["failed"] == 0
     assert lab.admin.requests() == []
-    assert not values_file.exists()
+    assert not values_file.exists() and not list(scratch.glob("circleci-migrate-plan.*"))
     assert "Would create Secret circleci-server/regcred" in check.stdout and "To delete (16)" in check.stdout
+    assert re.search(r"\d+ to add, \d+ to change, \d+ to remove: .*added Service circleci-proxy", check.stdout)
 
     # 2. The migrator Job fails: the run stops with its log tail, before the KOTS cleanup and any helm upgrade.
     failed = migrate(run, lab, secrets_file, *CONFIRM, check=False)
@@ -80,11 +155,18 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
     assert not kubectl(run, lab, "get", "secret", "-l", "app=circle-migrator")["items"]  # no credential left behind
 
     # 3. The cleanup step alone (with the preflight, always), not confirmed: it lists and stops before the point
-    #    of no return.
+    #    of no return. Pointed at values that lack the Postgres password, the module refuses, even confirmed.
     unconfirmed = migrate(run, lab, secrets_file, "--tags", "kots_cleanup", check=False)
     assert unconfirmed.returncode != 0
     assert "re-run with -e migrate_3_to_4_confirm_kots_cleanup=true" in unconfirmed.stdout
     assert "StatefulSet/kotsadm-minio, StatefulSet/kotsadm-postgres" in unconfirmed.stdout
+    lacking = tmp_path / "values-without-postgres-password.yaml"
+    lacking.write_text(yaml.safe_dump({key: value for key, value in yaml.safe_load(values_file.read_text()).items()
+                                       if key != "postgresql"}))
+    lab.admin.clear_requests()
+    outcome = modules(run, lab, tmp_path, "cleanup", values_file=str(lacking))
+    assert "does not carry the 3.x datastore passwords: postgresql.auth.postgresPassword (missing" in outcome["cleanup"]
+    assert lab.admin.requests() == []
     assert kubectl(run, lab, "get", "statefulset", "-l", "kots.io/kotsadm=true")["items"]
     assert release(run, lab)[-1]["chart"] == "circleci-server-3.4.8"
 
@@ -93,27 +175,59 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
     first = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, "--diff", "-vvvv")
     history = release(run, lab)
     assert history[-1]["chart"] == "circleci-server-4.0.6" and history[-1]["status"] == "deployed"
-    # Adopted by Helm: the KOTS LoadBalancers are now the chart's ClusterIP Services, with no KOTS label left.
+    # The release diff was shown before the point of no return and the upgrade.
+    assert first.stdout.index("release_diff : Show what the upgrade will change") < first.stdout.index("kots_cleanup : Clean up KOTS") \
+        < first.stdout.index("helm_upgrade : Upgrade the release")
+    # The passwords in the values file, and in the 4.0 chart's postgresql Secret, are the cluster's 3.x ones.
+    written = yaml.safe_load(values_file.read_text())
+    for key, path in CARRIED.items():
+        assert dig(written, path) == cluster_passwords[key], path
+    assert secret_data(run, lab, "postgresql")["postgres-password"] == cluster_passwords[("postgresql", "postgresql-password")]
+    # Adopted by Helm: the KOTS LoadBalancers vm-service and output-processor are now the chart's ClusterIP Services.
     service = kubectl(run, lab, "get", "service", "vm-service")
     assert service["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
     assert service["metadata"]["annotations"]["meta.helm.sh/release-name"] == "circleci-server"
     assert service["spec"]["type"] == "ClusterIP" and "kots.io/app-slug" not in service["metadata"]["labels"]
-    assert kubectl(run, lab, "get", "service", "circleci-proxy")["spec"]["type"] == "LoadBalancer"
+    proxy = kubectl(run, lab, "get", "service", "circleci-proxy")
+    assert proxy["spec"]["type"] == "LoadBalancer"
     assert kubectl(run, lab, "get", "secret", "regcred")["type"] == "kubernetes.io/dockerconfigjson"
-    job = kubectl(run, lab, "get", "job", "circle-migrator")
-    assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
-    job_text = json.dumps(job)
-    assert POSTGRES_PASSWORD not in job_text and "secretKeyRef" in job_text  # by reference only
+    # The migrator's log shown and kept (0600), its completed Job deleted, its connection Secret too.
+    log = work / "circle-migrator.log"
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600 and "Successfully applied 1 migration" in log.read_text()
+    assert "Successfully applied 1 migration" in first.stdout.split("Show the log of the circle-migrator Job", 1)[1]
+    assert not kubectl(run, lab, "get", "job", "-l", "app=circle-migrator")["items"]
     assert kubectl(run, lab, "get", "all,secret,pvc,cm", "-l", "kots.io/kotsadm=true")["items"] == []
     assert not [s for s in kubectl(run, lab, "get", "secret")["items"]
                 if s["metadata"]["name"] in ("kotsadm-sessions", "kotsadm-replicated-registry", "circle-migrator-postgres")]
     assert kubectl(run, lab, "get", "pvc", "data-postgresql-0")["metadata"]["uid"] == pvc_uid  # data volume kept
-    for secret in (LICENSE, REGISTRY_PASSWORD, POSTGRES_PASSWORD, "lab-fake-mongo-root-password-31c4"):
+    # DNS: the domain and app.<domain> point at the new load balancer in Route 53.
+    address = proxy["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert route53_records(lab) == {("circleci.acme.example.", "CNAME"): [address],
+                                    ("app.circleci.acme.example.", "CNAME"): [address]}
+    # Nomad: the clients' Terraform variables, 0600.
+    tfvars = work / "nomad-clients.auto.tfvars"
+    assert 'server_endpoint = "circleci.acme.example:4647"' in tfvars.read_text()
+    # The summary: only what is left, the KOTS load balancers 4.0 replaced with the command that deletes them.
+    summary = first.stdout.split("migrate_summary : Show the summary", 1)[1]
+    assert "circleci-server-traefik (replaced by kong), nomad-server-external (replaced by nomad-server)" in summary
+    assert "kubectl -n circleci-server delete service circleci-server-traefik nomad-server-external" in summary
+    assert "terraform apply -var-file=%s" % tfvars in summary and "DNS: create" not in summary
+    for secret in [LICENSE, REGISTRY_PASSWORD] + list(cluster_passwords.values()):
         assert secret not in first.stdout and secret not in first.stderr  # not even with -vvvv
-    assert stat.S_IMODE(os.stat(values_file).st_mode) == 0o600 and POSTGRES_PASSWORD in values_file.read_text()
-    assert 'server_endpoint = \\"circleci.acme.example:4647\\"' in first.stdout
+    assert stat.S_IMODE(os.stat(values_file).st_mode) == 0o600
 
     # 5. A re-run changes nothing.
     second = migrate(run, lab, secrets_file, *FIXED, *CONFIRM)
     assert recap(second.stdout)["changed"] == 0, changed_tasks(second.stdout)
+    assert len(release(run, lab)) == len(history)
+
+    # 6. The release is now 4.x: pointed at it as at a 3.x one, the playbook (any target but the installed one) and
+    #    the export and cleanup modules refuse, and nothing is written.
+    lab.admin.clear_requests()
+    refused = migrate(run, lab, secrets_file, *CONFIRM, "-e", "circleci_target_version=4.0.5", check=False)
+    assert refused.returncode != 0 and "not a 3.x version" in refused.stdout
+    outcome = modules(run, lab, tmp_path, "export", "cleanup", values_file=str(values_file))
+    assert "is at chart 4.0.6, not a CircleCI Server 3.x release" in outcome["export"]
+    assert "is at chart 4.0.6, not a CircleCI Server 3.x release" in outcome["cleanup"]
+    assert lab.admin.requests() == [] and not (tmp_path / "hostile-values.yaml").exists()
     assert len(release(run, lab)) == len(history)

@@ -41,3 +41,8 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 - {name: nginx, replicas: {{ dig "nginx" "replicas" 1 $v }}, port: 443}
 {{- end }}
 {{- end -}}
+
+{{/* A password the 3.x chart "generated": lab-fake, stable for a release name. */}}
+{{- define "cci.generated" -}}
+{{- printf "lab-fake-chart-generated-%s-%s" .what (sha256sum .ctx.Release.Name | trunc 8) -}}
+{{- end -}}

@@ -1,7 +1,10 @@
 {{- /*
 The data layer: nomad-server, and (internal Postgres) the postgresql StatefulSet with its `data`
 claim, which keeps the PVC data-postgresql-0 that 4.0's StatefulSet takes over, and its Secret
-(3.x key postgresql-password, 4.0 key postgres-password).
+(3.x key postgresql-password, 4.0 key postgres-password). The 3.x charts generated a password the values
+did not set; here "generated" is a fixed lab-fake value derived from the release name (stable across
+upgrades, as the real charts kept theirs), so that only the cluster knows it. The 3.x mongodb and rabbitmq
+Secrets hold their passwords the same way.
 */ -}}
 {{- $root := . -}}
 {{- $v := .Values.AsMap -}}
@@ -62,8 +65,29 @@ data:
   {{- if $is40 }}
   postgres-password: {{ dig "postgresql" "auth" "postgresPassword" "" $v | b64enc | quote }}
   {{- else }}
-  postgresql-password: {{ dig "postgresql" "postgresqlPassword" "" $v | b64enc | quote }}
+  postgresql-password: {{ dig "postgresql" "postgresqlPassword" "" $v | default (include "cci.generated" (dict "ctx" $root "what" "pg")) | b64enc | quote }}
   {{- end }}
+{{- end }}
+{{- range $store := list "mongodb" "rabbitmq" }}
+{{- if dig $store "internal" true $v }}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $store }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "cci.labels" (dict "ctx" $root "app" $store "layer" "data") | nindent 4 }}
+type: Opaque
+data:
+  {{- if eq $store "mongodb" }}
+  mongodb-root-password: {{ dig "mongodb" "auth" "rootPassword" "" $v | default (include "cci.generated" (dict "ctx" $root "what" "mongo-root")) | b64enc | quote }}
+  mongodb-password: {{ dig "mongodb" "auth" "password" "" $v | default (include "cci.generated" (dict "ctx" $root "what" "mongo")) | b64enc | quote }}
+  {{- else }}
+  rabbitmq-password: {{ dig "rabbitmq" "auth" "password" "" $v | default (include "cci.generated" (dict "ctx" $root "what" "rabbit")) | b64enc | quote }}
+  rabbitmq-erlang-cookie: {{ dig "rabbitmq" "auth" "erlangCookie" "" $v | default (include "cci.generated" (dict "ctx" $root "what" "cookie")) | b64enc | quote }}
+  {{- end }}
+{{- end }}
 {{- end }}
 {{- with dig "global" "license" "" $v }}
 ---
