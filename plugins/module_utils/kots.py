@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 
+from ansible_collections.circleci.server.plugins.module_utils import files
 from ansible_collections.circleci.server.plugins.module_utils.values.masking import (
     MASK,
     is_secret_key,
@@ -77,10 +78,10 @@ DATASTORE_PASSWORDS = (
     (("rabbitmq", "auth", "erlangCookie"), "rabbitmq", "rabbitmq-erlang-cookie", ("rabbitmq", "internal")),
 )
 
-# Limits on what is read as values: a values file is tens of kilobytes; a YAML alias bomb or a huge file must be
-# refused with a message, not hang the module.
-MAX_VALUES_BYTES = 8 * 1024 * 1024
-MAX_VALUES_NODES = 200000
+# Limits on what is read as values (module_utils/files.py's): a values file is tens of kilobytes; a YAML alias bomb
+# or a huge file is refused with a message, not left to hang the module.
+MAX_VALUES_BYTES = files.DEFAULT_MAX_BYTES
+MAX_VALUES_NODES = files.DEFAULT_MAX_NODES
 
 # A DNS name with at least two labels (the installation's domain; it becomes DNS records and a Nomad endpoint).
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -110,68 +111,43 @@ def _kind_name(value) -> str:
 
 
 def read_regular_file(path, what, limit=MAX_VALUES_BYTES):
-    """The bytes of ``path``, refused (KotsExportError) unless it is a regular file of at most ``limit`` bytes.
+    """The bytes of ``path``, refused (KotsExportError) unless it is a regular file of at most ``limit`` bytes
+    (``files.read_bytes``: the type is checked before the file is opened, so a FIFO never blocks the module)."""
+    try:
+        return files.read_bytes(path, what, limit)
+    except files.InputError as exc:
+        raise KotsExportError(str(exc))
 
-    The type is checked before the file is opened, so a FIFO or a device never blocks the module.
-    """
+
+def read_text_file(path, what, limit=MAX_VALUES_BYTES):
+    """``read_regular_file`` decoded as UTF-8 (``files.read_text``); a binary file is refused by name."""
     try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise KotsExportError("Cannot read %s %s (%s): check the path." % (what, path, exc.strerror or exc))
-    if not stat.S_ISREG(info.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode)
-                else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
-                or stat.S_ISBLK(info.st_mode) else "not a regular file")
-        raise KotsExportError("%s %s is %s: give the path of a regular values file." % (what, path, kind))
-    if info.st_size > limit:
-        raise KotsExportError("%s %s is %d bytes, over the limit of %d bytes for a values file: check that it is the "
-                              "right file (helm get values circleci-server -n <namespace> -o yaml)." % (
-                                  what, path, info.st_size, limit))
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read(limit + 1)
-    except OSError as exc:
-        raise KotsExportError("Cannot read %s %s (%s): check its permissions." % (what, path, exc.strerror or exc))
-    if len(data) > limit:
-        raise KotsExportError("%s %s grew over the limit of %d bytes while it was read." % (what, path, limit))
-    return data
+        return files.read_text(path, what, limit)
+    except files.InputError as exc:
+        raise KotsExportError(str(exc))
 
 
 def check_tree_size(tree, what, limit=MAX_VALUES_NODES):
-    """Refuse a tree with more than ``limit`` nodes, counting every path (YAML aliases expand)."""
-    pending, seen = [tree], 0
-    while pending:
-        node = pending.pop()
-        seen += 1
-        if seen > limit:
-            raise KotsExportError(
-                "%s expands to more than %d values (YAML anchors and aliases repeated?): a CircleCI Server values file "
-                "is far smaller. Check the file; remove the anchors and aliases." % (what, limit))
-        if isinstance(node, Mapping):
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
+    """Refuse a tree that expands past ``limit`` nodes (YAML aliases), or refers to itself (``files.check_expansion``)."""
+    try:
+        files.check_expansion(tree, what, limit)
+    except files.InputError as exc:
+        raise KotsExportError(str(exc))
 
 
 def check_dest(path):
-    """Refuse a dest that cannot be written atomically: a directory, a symbolic link, a special file, or a
-    directory that is missing or read-only. Nothing is written."""
-    if os.path.islink(path):
-        target = os.readlink(path)
-        state = "" if os.path.exists(path) else ", which does not exist"
-        raise KotsExportError("dest %s is a symbolic link (to %s%s): the file is replaced atomically, which would "
-                              "replace the link. Give the real path of the file." % (path, target, state))
-    if os.path.isdir(path):
-        raise KotsExportError("dest %s is a directory: give the path of the values file to write." % path)
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise KotsExportError("dest %s is not a regular file: give the path of the values file to write." % path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise KotsExportError("The directory of dest, %s, does not exist: create it (mode 0700) and run again." % directory)
+    """The real path to write dest through (a link to a file is followed), refused (KotsExportError) before anything
+    is written when it is a directory, a dangling link, a special file, or in a missing or read-only directory."""
+    try:
+        real = files.check_dest(path, "dest")
+    except files.InputError as exc:
+        raise KotsExportError(str(exc))
+    directory = os.path.dirname(real) or "."
     mode = stat.S_IMODE(os.stat(directory).st_mode)
-    if not os.access(directory, os.W_OK | os.X_OK) or not mode & 0o222:
+    if not mode & 0o222:  # read-only by its mode, which root's access check ignores
         raise KotsExportError("The directory of dest, %s, is read-only (mode %04o): give a dest in a directory the "
                               "module's user may write, or make it writable." % (directory, mode))
+    return real
 
 
 def check_3x_values(tree, what):

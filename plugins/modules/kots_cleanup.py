@@ -200,11 +200,10 @@ def check_inputs(params):
 def read_values_file(path):
     """The 4.0 values file as a tree; K8sError (with what to do) when it cannot be read."""
     try:
-        data = kots.read_regular_file(path, "values_file")
-        tree, _layout = yamlfile.load(data.decode("utf-8"), name="values_file %s" % path)
-        kots.check_tree_size(tree, "values_file %s" % path)
-    except (kots.KotsExportError, yamlfile.ValuesFileError, UnicodeDecodeError) as exc:
-        raise k8s.K8sError("%s Give the 4.0 values file kots_export wrote." % str(exc).split(". ")[0].rstrip("."))
+        text = kots.read_text_file(path, "values_file")
+        tree, _layout = yamlfile.load(text, name="values_file %s" % path)
+    except (kots.KotsExportError, yamlfile.ValuesFileError) as exc:
+        raise k8s.K8sError("%s (values_file: the 4.0 values file kots_export wrote.)" % exc)
     return tree
 
 

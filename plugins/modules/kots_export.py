@@ -229,13 +229,9 @@ def read_source(module):
     if params["src"]:
         path = params["src"]
         try:
-            data = kots.read_regular_file(path, "src")
-            text = data.decode("utf-8")
+            text = kots.read_text_file(path, "src")
         except kots.KotsExportError as exc:
             module.fail_json(msg="%s Or omit src to read the release from the cluster." % exc)
-        except UnicodeDecodeError:
-            module.fail_json(msg="src %s is not UTF-8 text: give the values file of the 3.x release (helm get values "
-                                 "circleci-server -n <namespace> -o yaml)." % path)
         try:
             tree, layout = yamlfile.load(text, name="src %s" % path)
             kots.check_tree_size(tree, "src %s" % path)
@@ -316,11 +312,13 @@ def main():
         module.fail_json(msg=missing_required_lib("ruamel.yaml"), exception=str(yamlfile.RUAMEL_IMPORT_ERROR))
     params = module.params
     dest = params["dest"]
+    if not dest:
+        module.fail_json(msg="dest is empty: give the path of the 4.0 values file to write.")
 
     if params["src"] and os.path.realpath(params["src"]) == os.path.realpath(dest):
         module.fail_json(msg="dest is the same file as src: the 3.x values would be overwritten. Give dest another path.")
     try:
-        kots.check_dest(dest)
+        dest = kots.check_dest(dest)  # a link to a file is written through
     except kots.KotsExportError as exc:
         module.fail_json(msg=str(exc))
     tree, layout, source, carried, carried_sources = read_source(module)
@@ -349,7 +347,7 @@ def main():
 
     result = dict(
         changed=changed,
-        dest=dest,
+        dest=params["dest"],
         source=source,
         changes=export.changes,
         manual_actions=kots.manual_actions(export.facts, namespace=params["namespace"], dest=dest),

@@ -100,7 +100,7 @@ def test_a_too_open_dest_is_reported_and_tightened(capsys, dest):
 
 def test_missing_src_fails_with_advice(capsys, dest):
     code, result, _out = run_module(capsys, {"src": str(dest.parent / "nope.yaml"), "dest": str(dest), "license": LICENSE})
-    assert code == 1 and "Cannot read src" in result["msg"] and "omit src" in result["msg"]
+    assert code == 1 and "does not exist" in result["msg"] and "omit src" in result["msg"]
 
 
 def test_values_without_domain_fail_with_advice(capsys, dest, tmp_path):

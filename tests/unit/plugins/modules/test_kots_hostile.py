@@ -75,9 +75,9 @@ def _bytes(data):
 SRC_CASES = [
     ("fifo", _fifo, "is a FIFO"),
     ("yaml-bomb", _text(BOMB), "expands to more than"),
-    ("fifty-megabytes", _sparse(50 * 1024 * 1024), "over the limit of"),
+    ("fifty-megabytes", _sparse(50 * 1024 * 1024), "over the 2 MiB this module reads"),
     ("directory", os.mkdir, "is a directory"),
-    ("missing", lambda path: None, "Cannot read src"),
+    ("missing", lambda path: None, "does not exist"),
     ("not-utf8", _bytes(b"domainName: \xff\xfe\n"), "not UTF-8"),
     ("not-yaml", _text("domainName: [unclosed\n"), "not valid YAML"),
     ("a-list", _text("- domainName: ci.example.com\n"), "not a mapping"),
@@ -124,7 +124,6 @@ DEST_CASES = [
     ("missing-directory", lambda tmp_path, dest: os.rmdir(str(dest.parent)), "does not exist"),
     ("read-only-directory", _read_only_directory, "is read-only"),
     ("dangling-symlink", _dangling, "which does not exist"),
-    ("symlink-to-a-file", _link_to_file, "is a symbolic link"),
     ("fifo", _dest_fifo, "not a regular file"),
 ]
 
@@ -145,6 +144,25 @@ def test_kots_export_refuses_a_bad_dest(capsys, tmp_path, make_dest, needle):
     assert needle in msg
     assert sorted(os.listdir(str(tmp_path))) == before
     assert not os.path.isfile(str(tmp_path / "nowhere.yaml"))
+
+
+def test_kots_export_refuses_an_empty_dest(capsys, tmp_path):
+    src = tmp_path / "src.yaml"
+    src.write_text(VALID_3X)
+    assert "dest is empty" in refused(kots_export, capsys, {"src": str(src), "dest": "", "license": LICENSE})
+
+
+def test_kots_export_writes_through_a_link_to_a_file_and_keeps_the_link(capsys, tmp_path):
+    src, real, link = tmp_path / "src.yaml", tmp_path / "real.yaml", tmp_path / "link.yaml"
+    src.write_text(VALID_3X)
+    real.write_text("x: 1\n")
+    os.symlink(str(real), str(link))
+    with patch_module_args({"src": str(src), "dest": str(link), "license": LICENSE}):
+        with pytest.raises(SystemExit) as exit_info:
+            kots_export.main()
+    result = json.loads(capsys.readouterr().out)
+    assert exit_info.value.code == 0, result
+    assert os.path.islink(str(link)) and "ci.example.com" in real.read_text()
 
 
 def kots_deployment():
@@ -225,7 +243,7 @@ CLEANUP_CASES = [
     ("values-file-fifo", lambda tmp_path: (with_postgres_secret(namespace()), {"values_file": _fifo_file(tmp_path)}),
      "is a FIFO"),
     ("values-file-missing", lambda tmp_path: (with_postgres_secret(namespace()), {"values_file": str(tmp_path / "none")}),
-     "Cannot read values_file"),
+     "does not exist"),
 ]
 
 
