@@ -40,7 +40,7 @@ options:
     default: circleci-server
   release:
     description:
-      - The Helm release of the 3.x install. Its current record must be a 3.x chart (what KOTS deployed): a 4.x
+      - The Helm release of the 3.x install. Its current record must be a 3.x chart, what KOTS deployed; a 4.x
         release, or no release, is refused before anything is read further or changed.
     type: str
     default: circleci-server

@@ -99,7 +99,14 @@ notes:
     C(changed=false).
   - An O(dest) edited by hand after the export is replaced (and backed up) on the next run.
   - For an internal Postgres, C(postgresql.auth.postgresPassword) must hold the password of the existing
-    database before the upgrade; a warning says so when the source values have none.
+    database before the upgrade. Read from the cluster, the passwords of the internal datastores are taken from
+    their 3.x Secrets (C(postgresql), C(mongodb), C(rabbitmq)), which the running databases use; from O(src), a
+    warning says so when the source values have none.
+  - Refused before anything is written - a release whose chart is not 3.x (a 4.x install), a namespace where
+    no Deployment carries KOTS's C(kots.io/app-slug) label, an O(src) holding 4.x values, a C(domainName) that is
+    not a DNS name, an O(src) that is not a regular file (a FIFO, a directory) or is larger than 2 MiB or whose
+    YAML aliases expand past the limit, an O(dest) that is a directory, a dangling link or in a missing or
+    read-only directory.
 seealso:
   - name: Migrate from server v3 to v4 (CircleCI documentation)
     description: The manual procedure this module automates the export step of.
@@ -202,6 +209,26 @@ object_storage:
   returned: always
   type: str
   sample: s3
+carried:
+  description:
+    - The datastore passwords carried from the 3.x Secrets (C(postgresql), C(mongodb), C(rabbitmq)) of the cluster, as
+      4.0 values paths (their values are in O(dest) only). Only when reading the release from the cluster.
+  returned: always
+  type: list
+  elements: str
+  sample: ["postgresql.auth.postgresPassword", "mongodb.auth.password"]
+minio_enabled:
+  description: Whether the 3.x MinIO was enabled (its values are not carried; a warning says what to do).
+  returned: always
+  type: bool
+nginx_aws_acm:
+  description: Whether the 4.0 load balancer is C(circleci-proxy-acm) (an ACM certificate).
+  returned: always
+  type: bool
+nomad_mtls_enabled:
+  description: Whether the 3.x values enabled Nomad mTLS.
+  returned: always
+  type: bool
 generated:
   description: The secrets the export made because the source had none (their values are in O(dest) only).
   returned: always

@@ -64,6 +64,8 @@ MODULES = """
         dest: "{{ work }}/outcome.json"
         mode: "0600"
 """
+
+
 @pytest.fixture
 def secrets_file(tmp_path):
     path = tmp_path / "secrets.yml"

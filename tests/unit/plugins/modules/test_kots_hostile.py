@@ -18,7 +18,7 @@ from ansible_collections.circleci.server.plugins.modules import helm_adopt, kots
 from ansible_collections.circleci.server.tests.unit.plugins.module_utils.k8s_fake import (
     FakeReader, helm_release_secret, obj, secret)
 from ansible_collections.circleci.server.tests.unit.plugins.modules.test_migrate_modules import (
-    KOTS, NS, FakeObjects, namespace, release_record)
+    KOTS, NS, FakeObjects, namespace)
 
 LICENSE = "hostile-4x-license-0c0c"
 PG_PASSWORD = "hostile-pg-password-from-secret"
