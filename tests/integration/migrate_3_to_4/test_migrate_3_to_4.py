@@ -26,6 +26,10 @@ REGISTRY_PASSWORD = "lab-fake-registry-password-1234"
 CONFIRM = ("-e", "migrate_3_to_4_confirm_kots_cleanup=true")
 # The lab's stand-in for the fix: any migrator image but the failing one succeeds.
 FIXED = ("-e", "circle_migrator_image=cciserver.azurecr.io/circle-migrator:0.1.540117-fixed", "-e", "circle_migrator_retry_failed=true")
+# Recorded `terraform output -json` of the server-terraform nomad-aws module (lab data): the Nomad clients' Terraform
+# is the operator's to apply; given its outputs, the migration puts their mTLS material in the 4.0 values.
+NOMAD_OUTPUTS = ("-e", "circleci_nomad_terraform_outputs_file=%s" % os.path.join(
+    os.path.dirname(__file__), "..", "..", "lab", "scenarios", "aws-empty", "nomad-aws-outputs.json"))
 # The 3.x datastore Secrets, key -> the 4.0 values path that must carry it (the chart generated most of them: they
 # are in no values file, only in the cluster).
 CARRIED = {("postgresql", "postgresql-password"): ("postgresql", "auth", "postgresPassword"),
@@ -96,6 +100,10 @@ def release(run, lab):
 
 def changed_tasks(stdout):
     return [block.split("]", 1)[0] for block in stdout.split("TASK [") if "\nchanged:" in block]
+
+
+def helm_values(run, lab):
+    return json.loads(run("helm", "-n", "circleci-server", "get", "values", "circleci-server", "-o", "json", env=lab.env).stdout)
 
 
 def secret_data(run, lab, name):
@@ -174,7 +182,7 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
 
     # 4. Fixed (another migrator image, the failed Job replaced) and confirmed: migrated to 4.0.6, with -vvvv and
     #    --diff, and no secret in the output.
-    first = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, "--diff", "-vvvv")
+    first = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, *NOMAD_OUTPUTS, "--diff", "-vvvv")
     history = release(run, lab)
     assert history[-1]["chart"] == "circleci-server-4.0.6" and history[-1]["status"] == "deployed"
     # The release diff was shown before the point of no return and the upgrade.
@@ -206,20 +214,29 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
     address = proxy["status"]["loadBalancer"]["ingress"][0]["hostname"]
     assert route53_records(lab) == {("circleci.acme.example.", "CNAME"): [address],
                                     ("app.circleci.acme.example.", "CNAME"): [address]}
-    # Nomad: the clients' Terraform variables, 0600.
-    tfvars = work / "nomad-clients.auto.tfvars"
-    assert 'server_endpoint = "circleci.acme.example:4647"' in tfvars.read_text()
+    # Nomad: the clients' Terraform root module (the shared renderer), with the new endpoint, its inputs 0600.
+    tfvars = work / "nomad-terraform" / "terraform.tfvars.json"
+    assert json.loads(tfvars.read_text())["server_endpoint"] == "circleci.acme.example:4647"
+    assert stat.S_IMODE(os.stat(tfvars).st_mode) == 0o600
+    # ... and the mTLS material of its outputs in the values the upgrade applied.
+    outputs = json.loads(open(NOMAD_OUTPUTS[1].split("=", 1)[1], encoding="utf-8").read())
+    mtls = yaml.safe_load(values_file.read_text())["nomad"]["server"]["rpc"]["mTLS"]
+    assert mtls["enabled"] is True and mtls["CACertificate"] and mtls["privateKey"]
+    assert mtls == helm_values(run, lab)["nomad"]["server"]["rpc"]["mTLS"]
+    key_pem = base64.b64decode(mtls["privateKey"]).decode()
     # The summary: only what is left, the KOTS load balancers 4.0 replaced with the command that deletes them.
     summary = first.stdout.split("migrate_summary : Show the summary", 1)[1]
     assert "circleci-server-traefik (replaced by kong), nomad-server-external (replaced by nomad-server)" in summary
     assert "kubectl -n circleci-server delete service circleci-server-traefik nomad-server-external" in summary
-    assert "terraform apply -var-file=%s" % tfvars in summary and "DNS: create" not in summary
-    for secret in [LICENSE, REGISTRY_PASSWORD] + list(cluster_passwords.values()):
+    assert "mTLS from its outputs in the values: yes" in summary and "terraform apply" not in summary
+    assert "DNS: create" not in summary
+    for secret in [LICENSE, REGISTRY_PASSWORD, mtls["privateKey"], key_pem.splitlines()[1],
+                   outputs["nomad_clients_key_base64"]["value"]] + list(cluster_passwords.values()):
         assert secret not in first.stdout and secret not in first.stderr  # not even with -vvvv
     assert stat.S_IMODE(os.stat(values_file).st_mode) == 0o600
 
     # 5. A re-run changes nothing.
-    second = migrate(run, lab, secrets_file, *FIXED, *CONFIRM)
+    second = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, *NOMAD_OUTPUTS)
     assert recap(second.stdout)["changed"] == 0, changed_tasks(second.stdout)
     assert len(release(run, lab)) == len(history)
 
