@@ -231,7 +231,7 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
     assert "mTLS from its outputs in the values: yes" in summary and "terraform apply" not in summary
     assert "DNS: create" not in summary
     for secret in [LICENSE, REGISTRY_PASSWORD, mtls["privateKey"], key_pem.splitlines()[1],
-                   outputs["nomad_clients_key_base64"]["value"]] + list(cluster_passwords.values()):
+                   outputs["nomad_server_key_base64"]["value"]] + list(cluster_passwords.values()):
         assert secret not in first.stdout and secret not in first.stderr  # not even with -vvvv
     assert stat.S_IMODE(os.stat(values_file).st_mode) == 0o600
 
