@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 
 import yaml
@@ -58,10 +59,16 @@ def result_of(stdout):
 
 
 def test_reads_the_current_revision_and_never_writes_to_the_cluster(kube_lab, tmp_path):  # pylint: disable=redefined-outer-name
-    chart = chart_path()
+    # The lab_kube chart as a 3.x chart (kots_export refuses any other), its Deployment labelled as KOTS labels what
+    # it deploys (kots_export refuses a release KOTS did not deploy).
+    chart = tmp_path / "labapp-3.x"
+    shutil.copytree(chart_path(), str(chart))
+    chart_yaml = chart / "Chart.yaml"
+    chart_yaml.write_text(re.sub(r"(?m)^version:.*$", "version: 3.4.8", chart_yaml.read_text()))
     common = ["-n", "circleci-server", "-f", str(FIXTURE), "--set", "hookJob=false"]
-    kube_lab.helm("install", "circleci-server", chart, "--create-namespace", *common)
-    kube_lab.helm("upgrade", "circleci-server", chart, *common, "--set", "domainName=ci-new.example.com")
+    kube_lab.helm("install", "circleci-server", str(chart), "--create-namespace", *common)
+    kube_lab.helm("upgrade", "circleci-server", str(chart), *common, "--set", "domainName=ci-new.example.com")
+    kube_lab.kubectl("-n", "circleci-server", "label", "deployment", "circleci-server-web", "kots.io/app-slug=circleci-server")
 
     book = tmp_path / "export.yml"
     book.write_text(PLAYBOOK)
@@ -80,7 +87,7 @@ def test_reads_the_current_revision_and_never_writes_to_the_cluster(kube_lab, tm
     applied = playbook(kube_lab, *extra, "-vvv")
     current = result_of(applied.stdout)
     assert current["source"] == {"type": "release", "namespace": "circleci-server", "release": "circleci-server",
-                                 "revision": 2, "chart_version": "0.1.0", "status": "deployed"}
+                                 "revision": 2, "chart_version": "3.4.8", "status": "deployed"}
     written = yaml.safe_load(dest.read_text())
     assert written["global"]["domainName"] == "ci-new.example.com"
     assert written["postgresql"]["auth"]["postgresPassword"] == "fixture-postgres-password-2e9f"
