@@ -152,7 +152,8 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
     assert lab.admin.requests() == []
     assert not values_file.exists() and not list(scratch.glob("circleci-migrate-plan.*"))
     assert "Would create Secret circleci-server/regcred" in check.stdout and "To delete (16)" in check.stdout
-    assert re.search(r"\d+ to add, \d+ to change, \d+ to remove: .*added Service circleci-proxy", check.stdout)
+    diff_shown = check.stdout.split("release_diff : Show what the upgrade will change", 1)[1]
+    assert re.search(r"\d+ to add, \d+ to change, \d+ to remove", diff_shown) and "added Service circleci-proxy" in diff_shown
 
     # 2. The migrator Job fails: the run stops with its log tail, before the KOTS cleanup and any helm upgrade.
     failed = migrate(run, lab, secrets_file, *CONFIRM, check=False)
