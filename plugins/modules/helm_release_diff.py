@@ -160,7 +160,9 @@ from ansible_collections.circleci.server.plugins.module_utils.versions import KU
 
 def _api_servers(kubeconfig):
     """The API server URLs a kubeconfig names, for a message (best effort)."""
-    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+    # The client's own default when neither the option nor KUBECONFIG names one (kubeconfig is type=path).
+    default = os.path.join(os.environ.get("HOME", "~"), ".kube", "config")
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or default
     try:
         document = load_yaml(read_text(path, "kubeconfig"), "kubeconfig") or {}
         servers = [c["cluster"]["server"] for c in document.get("clusters") or [] if c.get("cluster", {}).get("server")]
