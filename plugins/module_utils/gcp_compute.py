@@ -14,7 +14,10 @@ import copy
 import re
 import time
 
+from ansible_collections.circleci.server.plugins.module_utils.gcp_auth import authorised_session, gcp_auth_spec
+
 COMPUTE_URL = "https://compute.googleapis.com"
+COMPUTE_SCOPES = ["https://www.googleapis.com/auth/compute"]
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
@@ -84,6 +87,17 @@ class ComputeClient:
 
     def delete_firewall(self, name):
         return self.wait(self._call("DELETE", "/global/firewalls/%s" % name))
+
+
+def compute_spec():
+    """The options of the ``circleci.server.gcp_compute`` and ``circleci.server.gcp_auth`` doc fragments."""
+    return dict(project=dict(type="str", required=True), gcp_base_url=dict(type="str", default=COMPUTE_URL), **gcp_auth_spec())
+
+
+def compute_client(module):
+    """A ComputeClient for a module built on ``compute_spec()`` (``fail_json`` when it cannot authenticate)."""
+    params = module.params
+    return ComputeClient(authorised_session(module, COMPUTE_SCOPES), params["project"], base_url=params["gcp_base_url"])
 
 
 def matching_instances(instances, label_key, label_value, name_pattern) -> list:

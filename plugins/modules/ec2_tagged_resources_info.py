@@ -20,17 +20,11 @@ description:
 author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
+  - circleci.server.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - circleci.server.request_timeout
-attributes:
-  check_mode:
-    support: full
-    description: Reads only.
-  diff_mode:
-    support: none
-    description: Returns data only.
 options:
   tag_key:
     description: The tag key.

@@ -22,6 +22,7 @@ author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
   - circleci.server.gcp_compute
+  - circleci.server.gcp_auth
 attributes:
   check_mode:
     support: full
@@ -70,65 +71,22 @@ ranges_left:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.circleci.server.plugins.module_utils.gcp_compute import (
-    ComputeClient,
     GcpComputeError,
+    compute_client,
+    compute_spec,
     without_port,
 )
 
-try:
-    import requests
-    HAS_REQUESTS = True
-except ImportError:
-    HAS_REQUESTS = False
-
-try:
-    import google.auth
-    from google.auth.transport.requests import AuthorizedSession
-    HAS_GOOGLE_AUTH = True
-except ImportError:
-    HAS_GOOGLE_AUTH = False
-
-SCOPES = ["https://www.googleapis.com/auth/compute"]
-
-
-def common_spec():
-    return dict(
-        project=dict(type="str", required=True),
-        gcp_base_url=dict(type="str", default="https://compute.googleapis.com"),
-        gcp_auth_kind=dict(type="str", choices=["application", "serviceaccount", "none"], default="application"),
-        gcp_credentials_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"])),
-    )
-
-
-def client(module):
-    params = module.params
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"))
-    if params["gcp_auth_kind"] == "none":
-        session = requests.Session()
-    else:
-        if not HAS_GOOGLE_AUTH:
-            module.fail_json(msg=missing_required_lib("google-auth"))
-        if params["gcp_auth_kind"] == "serviceaccount":
-            from google.oauth2 import service_account  # pylint: disable=import-outside-toplevel
-            if not params["gcp_credentials_file"]:
-                module.fail_json(msg="gcp_auth_kind=serviceaccount needs gcp_credentials_file, the path of a service account key file.")
-            credentials = service_account.Credentials.from_service_account_file(params["gcp_credentials_file"], scopes=SCOPES)
-        else:
-            credentials, dummy = google.auth.default(scopes=SCOPES)
-        session = AuthorizedSession(credentials)
-    return ComputeClient(session, params["project"], base_url=params["gcp_base_url"])
-
 
 def main():
-    spec = common_spec()
+    spec = compute_spec()
     spec.update(name=dict(type="str", required=True), port=dict(type="int", required=True), protocol=dict(type="str", default="tcp"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    compute = client(module)
+    compute = compute_client(module)
     try:
         rule = compute.firewall(p["name"])
         if rule is None:

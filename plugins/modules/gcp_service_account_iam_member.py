@@ -31,10 +31,8 @@ attributes:
     support: full
     description: The policy's bindings (role to members) before and after.
 extends_documentation_fragment:
+  - circleci.server.gcp_auth
   - circleci.server.request_timeout
-requirements:
-  - requests
-  - google-auth (unless O(gcp_auth_kind=none))
 options:
   service_account:
     description: The service account's email (or its numeric unique ID).
@@ -68,18 +66,6 @@ options:
     description: The IAM API base URL, for a private endpoint or a lab's stand-in.
     type: str
     default: https://iam.googleapis.com
-  gcp_auth_kind:
-    description:
-      - How to authenticate. V(application) uses application default credentials, V(serviceaccount) the key in
-        O(gcp_credentials_file), V(none) sends no credentials (only for a lab's stand-in of the API).
-    type: str
-    choices: [application, serviceaccount, none]
-    default: application
-  gcp_credentials_file:
-    description:
-      - Path to a service account key file (with O(gcp_auth_kind=serviceaccount)).
-      - Also E(GCP_SERVICE_ACCOUNT_FILE) or E(GOOGLE_APPLICATION_CREDENTIALS).
-    type: path
 """
 
 EXAMPLES = r"""
@@ -106,11 +92,9 @@ etag:
   sample: BwYDq2nXW1c=
 """
 
-import json
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
-
-from ansible_collections.circleci.server.plugins.module_utils.files import InputError, read_text
+from ansible_collections.circleci.server.plugins.module_utils.gcp_auth import authorised_session, gcp_auth_spec
 from ansible_collections.circleci.server.plugins.module_utils.network import REQUEST_TIMEOUT_SPEC, check_timeout
 
 from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud.gcp_iam import (
@@ -119,21 +103,8 @@ from ansible_collections.circleci.server.plugins.module_utils.upgrade_cloud.gcp_
     bindings_view,
     check_member,
     check_service_account,
+    failure_message,
 )
-
-try:
-    import requests
-    HAS_REQUESTS = True
-except ImportError:
-    HAS_REQUESTS = False
-
-try:
-    import google.auth
-    import google.auth.exceptions
-    from google.auth.transport.requests import AuthorizedSession
-    HAS_GOOGLE_AUTH = True
-except ImportError:
-    HAS_GOOGLE_AUTH = False
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
@@ -147,41 +118,9 @@ def argument_spec():
         replaces=dict(type="list", elements="str", default=[]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         gcp_base_url=dict(type="str", default="https://iam.googleapis.com"),
-        gcp_auth_kind=dict(type="str", choices=["application", "serviceaccount", "none"], default="application"),
-        gcp_credentials_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"])),
+        **gcp_auth_spec(),
         **REQUEST_TIMEOUT_SPEC
     )
-
-
-def build_session(module, timeout):
-    params = module.params
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"))
-    if params["gcp_auth_kind"] == "none":
-        return requests.Session()
-    if not HAS_GOOGLE_AUTH:
-        module.fail_json(msg=missing_required_lib("google-auth"))
-    if params["gcp_auth_kind"] == "serviceaccount":
-        path = params["gcp_credentials_file"]
-        if not path:
-            module.fail_json(msg="gcp_auth_kind=serviceaccount needs gcp_credentials_file, the path of a service account key file.")
-        try:
-            info = json.loads(read_text(path, "gcp_credentials_file", max_bytes=64 * 1024))
-            from google.oauth2 import service_account  # pylint: disable=import-outside-toplevel
-            credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-        except InputError as exc:
-            module.fail_json(msg=str(exc))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            module.fail_json(msg="gcp_credentials_file %s is not a service account key (a JSON document with "
-                                 "type, client_email and private_key): download a key of the service account, or use "
-                                 "gcp_auth_kind=application." % path)
-    else:
-        try:
-            credentials, dummy = google.auth.default(scopes=SCOPES)
-        except google.auth.exceptions.DefaultCredentialsError as exc:
-            module.fail_json(msg="No GCP credentials: %s Set GOOGLE_APPLICATION_CREDENTIALS, or use "
-                                 "gcp_auth_kind=serviceaccount with gcp_credentials_file." % str(exc).split("\n", 1)[0])
-    return AuthorizedSession(credentials, refresh_timeout=timeout)
 
 
 def main():
@@ -193,13 +132,12 @@ def main():
         check_member(p["member"])
     except ValueError as exc:  # TimeoutOptionError is one
         module.fail_json(msg="%s Nothing was changed." % exc)
-    iam = ServiceAccountIam(build_session(module, timeout), p["service_account"], project=p["project"],
+    iam = ServiceAccountIam(authorised_session(module, SCOPES, refresh_timeout=timeout), p["service_account"], project=p["project"],
                             base_url=p["gcp_base_url"], timeout=timeout)
     try:
         before, after, changed = iam.ensure(p["role"], p["member"], p["state"], p["replaces"], check_mode=module.check_mode)
     except GcpIamError as e:
-        module.fail_json(msg="Failed to update the IAM policy of service account %s: %s. Nothing was written when the read "
-                             "failed; re-run to retry." % (p["service_account"], e), status=e.status)
+        module.fail_json(msg=failure_message(p["service_account"], e), status=e.status)
     module.exit_json(changed=changed, bindings=bindings_view(after), etag=(after or {}).get("etag") or "",
                      diff=dict(before={"bindings": bindings_view(before)}, after={"bindings": bindings_view(after)}))
 

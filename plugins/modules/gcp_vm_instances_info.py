@@ -18,14 +18,9 @@ description:
 author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
+  - circleci.server.read_only
   - circleci.server.gcp_compute
-attributes:
-  check_mode:
-    support: full
-    description: Reads only.
-  diff_mode:
-    support: none
-    description: Nothing changes.
+  - circleci.server.gcp_auth
 options:
   label_name:
     description: The label the VMs carry.
@@ -57,67 +52,24 @@ instances:
   sample: [{"name": "vm-service-l1-7f3a", "zone": "us-central1-a", "status": "RUNNING", "labels": {"managedby": "circleci-vm-service"}}]
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.circleci.server.plugins.module_utils.gcp_compute import (
-    ComputeClient,
     GcpComputeError,
+    compute_client,
+    compute_spec,
     matching_instances,
 )
 
-try:
-    import requests
-    HAS_REQUESTS = True
-except ImportError:
-    HAS_REQUESTS = False
-
-try:
-    import google.auth
-    from google.auth.transport.requests import AuthorizedSession
-    HAS_GOOGLE_AUTH = True
-except ImportError:
-    HAS_GOOGLE_AUTH = False
-
-SCOPES = ["https://www.googleapis.com/auth/compute"]
-
-
-def common_spec():
-    return dict(
-        project=dict(type="str", required=True),
-        gcp_base_url=dict(type="str", default="https://compute.googleapis.com"),
-        gcp_auth_kind=dict(type="str", choices=["application", "serviceaccount", "none"], default="application"),
-        gcp_credentials_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"])),
-    )
-
-
-def client(module):
-    params = module.params
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"))
-    if params["gcp_auth_kind"] == "none":
-        session = requests.Session()
-    else:
-        if not HAS_GOOGLE_AUTH:
-            module.fail_json(msg=missing_required_lib("google-auth"))
-        if params["gcp_auth_kind"] == "serviceaccount":
-            from google.oauth2 import service_account  # pylint: disable=import-outside-toplevel
-            if not params["gcp_credentials_file"]:
-                module.fail_json(msg="gcp_auth_kind=serviceaccount needs gcp_credentials_file, the path of a service account key file.")
-            credentials = service_account.Credentials.from_service_account_file(params["gcp_credentials_file"], scopes=SCOPES)
-        else:
-            credentials, dummy = google.auth.default(scopes=SCOPES)
-        session = AuthorizedSession(credentials)
-    return ComputeClient(session, params["project"], base_url=params["gcp_base_url"])
-
 
 def main():
-    spec = common_spec()
+    spec = compute_spec()
     spec.update(label_name=dict(type="str", default="managedby"), label_value=dict(type="str", default="circleci-vm-service"),
                 name_pattern=dict(type="str", default="^vm-service-"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
-        found = matching_instances(client(module).instances(), p["label_name"], p["label_value"], p["name_pattern"])
+        found = matching_instances(compute_client(module).instances(), p["label_name"], p["label_value"], p["name_pattern"])
     except GcpComputeError as e:
         module.fail_json(msg="Failed to list the VMs of project %s: %s. Check the project and the credentials "
                              "(compute.instances.list)." % (p["project"], e), status=e.status)

@@ -19,17 +19,11 @@ description:
 author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
+  - circleci.server.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - circleci.server.request_timeout
-attributes:
-  check_mode:
-    support: full
-    description: Computes the same result.
-  diff_mode:
-    support: none
-    description: Returns data only.
 options:
   security_group_id:
     description: The security group of the machines (C(machine_provisioner.providers.ec2.securityGroupId)).

@@ -19,13 +19,8 @@ description:
     X.509 subject alternative names, the chart's storage rules) that no other module combines.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: The module never changes anything.
+extends_documentation_fragment:
+  - circleci.server.read_only
 options:
   target_version:
     description: The CircleCI Server version to install.

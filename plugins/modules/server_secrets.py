@@ -25,14 +25,8 @@ description:
 author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
+  - circleci.server.read_only
   - circleci.server.k8s_auth
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: The module never changes anything.
 options:
   namespace:
     description: The namespace CircleCI Server is (to be) installed in.

@@ -24,13 +24,8 @@ description:
   - Reads nothing from a cluster and changes nothing.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: The module never changes anything.
+extends_documentation_fragment:
+  - circleci.server.read_only
 options:
   server_version:
     description:

@@ -58,10 +58,26 @@ def check_service_account(email):
 
 
 class GcpIamError(Exception):
-    def __init__(self, message, status=None, body=None):
+    """``verb`` is the call that failed: ``getIamPolicy`` (nothing written) or ``setIamPolicy`` (maybe written)."""
+
+    def __init__(self, message, status=None, body=None, verb=None):
         super().__init__(message)
         self.status = status
         self.body = body
+        self.verb = verb
+
+
+def failure_message(email, error):
+    """What a failed ``ensure`` means for the policy, and what to do."""
+    head = "Failed to update the IAM policy of service account %s: %s." % (email, error)
+    if error.verb == "setIamPolicy" and (error.status is None or error.status >= 500):
+        return head + (" The write's outcome is unknown (no answer, or a server error): re-run, it reads the policy "
+                       "again and writes only what is still missing.")
+    if error.verb == "setIamPolicy":
+        return head + " The write was refused, so the policy is unchanged: fix the cause above and re-run."
+    if error.verb == "getIamPolicy":
+        return head + " The policy could not be read, so nothing was written: fix the cause above and re-run."
+    return head + " Re-run: the policy is read again first and only what is still missing is written."
 
 
 def workload_identity_member(project, namespace, service_account):
@@ -140,7 +156,7 @@ class ServiceAccountIam:
         attempt = 0
         while True:
             if self.deadline.expired:
-                raise GcpIamError(timeout_message(self.base_url, self.timeout, "calling %s of %s" % (verb, self.email)))
+                raise GcpIamError(timeout_message(self.base_url, self.timeout, "calling %s of %s" % (verb, self.email)), verb=verb)
             remaining = self.deadline.remaining
             try:
                 response = self.session.post(self._url(verb), json=body, timeout=(min(remaining, max(
@@ -149,9 +165,9 @@ class ServiceAccountIam:
                 # connection errors of requests/urllib3: retried like a 503, within the budget
                 if is_timeout(exc) or self.deadline.remaining < 0.5:
                     raise GcpIamError(timeout_message(self.base_url, self.timeout, "calling %s of %s" % (
-                        verb, self.email))) from None
+                        verb, self.email)), verb=verb) from None
                 if attempt >= self.retries:
-                    raise GcpIamError("%s of %s at %s failed: %s" % (verb, self.email, self.base_url, exc)) from None
+                    raise GcpIamError("%s of %s at %s failed: %s" % (verb, self.email, self.base_url, exc), verb=verb) from None
                 status, payload = None, None
             else:
                 status = response.status_code
@@ -163,7 +179,7 @@ class ServiceAccountIam:
                     return payload
                 if status not in RETRY_STATUSES or attempt >= self.retries:
                     message = ((payload or {}).get("error") or {}).get("message") or str(payload)
-                    raise GcpIamError("%s of %s answered %s: %s" % (verb, self.email, status, message), status, payload)
+                    raise GcpIamError("%s of %s answered %s: %s" % (verb, self.email, status, message), status, payload, verb=verb)
             attempt += 1
             self._sleep(min(self.deadline.remaining, random.uniform(0, min(self.max_delay, self.delay * 2 ** attempt))))
 
@@ -188,4 +204,6 @@ class ServiceAccountIam:
                     continue
                 raise
             return before, written, True
-        raise GcpIamError("The IAM policy of %s kept changing under us (%d attempts): re-run later." % (self.email, attempts))
+        raise GcpIamError("The IAM policy of %s kept changing under us (%d attempts, each write refused with 409 because "
+                          "the policy's etag moved on): nothing of ours was written; re-run later." % (self.email, attempts),
+                          409, verb="setIamPolicy")

@@ -95,12 +95,34 @@ def test_gcp_member_check_mode_reads_only(capsys, monkeypatch):
     new = "serviceAccount:p.svc.id.goog[ns/machine-provisioner]"
     session = MagicMock()
     session.post.return_value = _Response(200, {"etag": "E", "bindings": [{"role": "roles/iam.workloadIdentityUser", "members": [old]}]})
-    monkeypatch.setattr(gcp_service_account_iam_member, "build_session", lambda module, timeout: session)
+    monkeypatch.setattr(gcp_service_account_iam_member, "authorised_session", lambda module, scopes, refresh_timeout: session)
     code, result = run_module(capsys, gcp_service_account_iam_member,
                               {"service_account": "vm@p.iam.gserviceaccount.com", "member": new, "replaces": [old]}, check_mode=True)
     assert code == 0 and result["changed"] is True
     assert result["diff"]["after"]["bindings"] == {"roles/iam.workloadIdentityUser": [new]}
     assert [c.args[0].rsplit(":", 1)[-1] for c in session.post.call_args_list] == ["getIamPolicy"]
+
+
+@pytest.mark.parametrize("answers, says", [
+    # the read refused: nothing can have been written
+    ([(403, {"error": {"message": "Permission iam.serviceAccounts.getIamPolicy denied"}})],
+     "could not be read, so nothing was written"),
+    # the read worked, the write was refused: the policy is unchanged
+    ([(200, {"etag": "E", "bindings": []}), (403, {"error": {"message": "Permission iam.serviceAccounts.setIamPolicy denied"}})],
+     "The write was refused, so the policy is unchanged"),
+    # the read worked, the write answered 500 every time: it may have landed
+    ([(200, {"etag": "E", "bindings": []})] + [(500, {"error": {"message": "backend error"}})] * 7,
+     "The write's outcome is unknown"),
+])
+def test_gcp_member_failure_says_whether_the_policy_may_have_changed(capsys, monkeypatch, answers, says):
+    session = MagicMock()
+    session.post.side_effect = [_Response(status, payload) for status, payload in answers]
+    monkeypatch.setattr(gcp_service_account_iam_member, "authorised_session", lambda module, scopes, refresh_timeout: session)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    code, result = run_module(capsys, gcp_service_account_iam_member,
+                              {"service_account": "vm@p.iam.gserviceaccount.com", "member": "serviceAccount:p.svc.id.goog[ns/mp]"})
+    assert code == 1 and says in result["msg"], result["msg"]
+    assert "Nothing was written when the read failed" not in result["msg"]
 
 
 def test_policy_info(capsys, aws_client):
