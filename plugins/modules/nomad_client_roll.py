@@ -25,7 +25,11 @@ description:
   - On AWS the roll records the size to return to in a tag on the group (C(circleci.server/nomad-client-roll)),
     suspends the C(AZRebalance), C(AlarmNotification) and C(ScheduledActions) processes and raises C(MaxSize) when
     the surge needs it; it puts all of them back at the end. On GCP it records the size, and its lock, in lines of the
-    group's description (C(circleci.server/nomad-client-roll=...)), below the operator's own text, removed at the end.
+    group's description (C(circleci.server/nomad-client-roll=...)), below the operator's own text, removed at the end;
+    it sets the group's autoscaler (server-terraform attaches one) to mode C(OFF) for the roll and puts back the mode
+    it had (C(ON) or C(ONLY_SCALE_OUT)) at the end. Zonal (O(zone)) and regional (O(region)) groups.
+  - On a stop with the group still surged, C(AZRebalance) stays suspended and the GCP autoscaler stays C(OFF) (both
+    would remove instances, undrained ones among them); the re-run that finishes the roll puts them back.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
 extends_documentation_fragment:
@@ -208,7 +212,8 @@ options:
     default: 1.0
 notes:
   - The Nomad Autoscaler (C(nomad.auto_scaler) in the server values) must not scale the group during the roll. Give
-    O(autoscaler_deployment) and the module pauses it, or pause it by hand. On GCP set the group's autoscaler to C(OFF).
+    O(autoscaler_deployment) and the module pauses it, or pause it by hand. On GCP the group's own autoscaler is
+    set to C(OFF) by the module (the credentials need C(compute.autoscalers.get) and C(compute.autoscalers.update)).
     A roll that finds the group's desired size changed by someone else stops with a message, before draining or
     terminating anything more.
   - An active instance refresh on the AWS group, O(max_unavailable) not below the desired size, a C(MinSize) above the
@@ -286,6 +291,10 @@ plan:
     autoscaler:
       description: With O(autoscaler_deployment), the deployment, its replicas and what the roll does with it.
       type: dict
+    group_scaling:
+      description: What the roll turns off on the group itself for its duration (AWS scaling processes, the GCP autoscaler).
+      type: list
+      elements: str
     capacity_floor:
       description: The fewest ready, eligible Nomad nodes the group may have during the roll.
       type: int
@@ -308,7 +317,7 @@ plan:
       description: Whether an earlier, interrupted roll's state was found.
       type: bool
     warnings:
-      description: Things the operator should know (standby instances, a GCP autoscaler).
+      description: Things the operator should know (standby instances, reasons the roll cannot start).
       type: list
       elements: str
   sample:

@@ -94,6 +94,11 @@ class AwsAsgProvider:
         self._wall = wall or time.time
         self.api_timeout = float(api_timeout)
         self._group = None
+        # What a poll reuses from the last full describe: the resolved configuration (keyed by the group's
+        # configuration reference, so a change of it is seen) and the EC2 view of each instance (image, IP,
+        # launch template version: fixed for an instance's life).
+        self._config_cache = None
+        self._ec2_cache = {}
 
     # -- calls with retries ------------------------------------------------------------------------------
     def _retry(self, attempt, deadline):
@@ -178,15 +183,25 @@ class AwsAsgProvider:
         return found
 
     def describe(self):
-        asg = self._asg()
-        self._group = asg
+        """The group, its configuration resolved afresh, and whether an instance refresh runs (every check)."""
+        return self._describe(full=True)
+
+    def poll(self):
+        """The group as the roll polls it: one DescribeAutoScalingGroups, the configuration resolved by the last
+        ``describe`` (resolved again if the group's configuration reference changed), DescribeInstances only for
+        instances not seen before, no instance refresh check (``describe`` does that at each phase of the roll)."""
+        return self._describe(full=False)
+
+    def _configuration(self, asg, full):
         lc_name = asg.get("LaunchConfigurationName")
         spec = self._template_spec(asg)
+        key = json.dumps([lc_name, spec], sort_keys=True, default=str)
+        if not full and self._config_cache is not None and self._config_cache[0] == key:
+            return self._config_cache[1]
         image = None
         lcs = []
         expected_image = self.image_id
         lt_id = lt_version = None
-        warnings = []
         if lc_name:
             config = "launch configuration %s" % lc_name
             lcs = self._call(self.autoscaling, "describe_launch_configurations", "describe launch configuration %s" % lc_name,
@@ -210,7 +225,26 @@ class AwsAsgProvider:
             expected_image = None  # resolve:ssm:... parameters: compare templates only
         if expected_image:
             config += ", image %s" % expected_image
-        ec2_by_id = self._ec2_instances(i["InstanceId"] for i in asg.get("Instances", []))
+        resolved = {"lc_name": lc_name, "lt_id": lt_id, "lt_version": lt_version, "image": expected_image, "config": config,
+                    "blockers": blockers}
+        self._config_cache = (key, resolved)
+        return resolved
+
+    def _describe(self, full):
+        asg = self._asg()
+        self._group = asg
+        resolved = self._configuration(asg, full)
+        lc_name, lt_id, lt_version = resolved["lc_name"], resolved["lt_id"], resolved["lt_version"]
+        expected_image, config = resolved["image"], resolved["config"]
+        blockers = list(resolved["blockers"])
+        warnings = []
+        ids = [i["InstanceId"] for i in asg.get("Instances", [])]
+        if full:
+            self._ec2_cache = {}
+        unseen = [iid for iid in ids if iid not in self._ec2_cache]
+        if unseen:
+            self._ec2_cache.update(self._ec2_instances(unseen))
+        ec2_by_id = self._ec2_cache = {iid: self._ec2_cache[iid] for iid in ids if iid in self._ec2_cache}
         instances = []
         for entry in asg.get("Instances", []):
             iid = entry["InstanceId"]
@@ -244,9 +278,14 @@ class AwsAsgProvider:
             if any(n in names for n in ("Launch", "Terminate")):
                 raise ProviderError("Group %s has the Launch or Terminate process suspended (%s): the roll cannot surge or remove instances. "
                                     "Resume them (aws autoscaling resume-processes) and re-run." % (self.group_name, ", ".join(names)))
-        blockers.extend(self._refresh_blockers())
+        if full:
+            blockers.extend(self._refresh_blockers())
         return GroupState(name=self.group_name, desired=asg["DesiredCapacity"], min_size=asg["MinSize"], max_size=asg["MaxSize"],
                           instances=instances, config=config, warnings=warnings, blockers=blockers)
+
+    def conflicts(self):
+        """What would fight the roll right now (an active instance refresh); the roll checks before each drain and termination."""
+        return self._refresh_blockers()
 
     def _refresh_blockers(self):
         try:
@@ -304,6 +343,12 @@ class AwsAsgProvider:
                                "terminate busy Nomad clients without a drain to even them out. Resume it (aws autoscaling resume-processes "
                                "--scaling-processes AZRebalance) when a drained, quiet moment allows, or leave it suspended."
                                % (self.group_name, ", ".join("%s: %d" % kv for kv in sorted(zones.items())))}
+
+    def scaling_to_pause(self):
+        """What the roll suspends on the group for its duration (shown by the plan)."""
+        asg = self._group if self._group is not None else self._asg()
+        already = {p["ProcessName"] for p in asg.get("SuspendedProcesses", [])}
+        return ["process %s: suspended for the roll, then resumed" % p for p in self.suspend_processes if p not in already]
 
     def suspend_scaling(self):
         asg = self._asg()

@@ -145,8 +145,10 @@ class Roller:
         self.owner = "%s:%d:%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
 
     # -- observation -------------------------------------------------------------------------------------
-    def observe(self):
-        group = self.provider.describe()
+    def observe(self, full=True):
+        """The group and its Nomad nodes. ``full=False`` is a poll: the provider's cheap read (``poll``: one group
+        read, cached configuration), one Nomad node list."""
+        group = self.provider.describe() if full else getattr(self.provider, "poll", self.provider.describe)()
         if self._expected_desired is not None and group.desired != self._expected_desired:
             raise RollError(
                 "The desired size of %s changed behind the roll's back: %d, the roll expected %d. Something else scales the group (the "
@@ -213,6 +215,7 @@ class Roller:
                             "capacity twice. Wait for it to finish; if it died, the lock expires by itself at that time."
                             % (group.name, holder.get("owner"), holder.get("until")))
         plan["warnings"] = list(group.warnings) + blockers
+        plan["group_scaling"] = getattr(self.provider, "scaling_to_pause", lambda: [])() if plan["batches"] else []
         self._blockers = blockers
         if self.pauser is not None:
             recorded = (saved or {}).get("autoscaler_replicas")
@@ -268,7 +271,7 @@ class Roller:
                 self._run_batch(number, batch, plan["target_desired"], result)
             self._verify(result)
             self._expected_desired = None
-            self._finish(state, self.provider.describe(), result)
+            self._finish(state, getattr(self.provider, "poll", self.provider.describe)(), result)
             finished = True
         except (RollError, NomadError) as exc:
             self._after_stop(state, result)
@@ -379,17 +382,24 @@ class Roller:
         try:
             group = self.provider.describe()
             self._restore_max_size(state, group)
-            keep = [name for name in state.get("suspended") or [] if name == "AZRebalance"]
+            # AZRebalance, and a GCP autoscaler while the group is larger than its target, would remove instances to even
+            # out zones or to scale in: undrained, busy Nomad clients among them. They stay off until the roll finishes.
+            surged = group.desired > int(state.get("desired") or 0)
+            keep = [name for name in state.get("suspended") or []
+                    if name == "AZRebalance" or (surged and name.startswith("autoscaler-mode="))]
             resume = [name for name in state.get("suspended") or [] if name not in keep]
             if resume:
                 self.provider.resume_scaling(resume)
             saved = {k: v for k, v in state.items() if k != "stopped"}
             saved["suspended"] = keep
             self.provider.save_state(saved)
-            if keep and result is not None:
+            for name in keep:
+                if result is None:
+                    break
+                what = "AZRebalance stays suspended" if name == "AZRebalance" else "The group's autoscaler stays OFF (%s)" % name
                 result.setdefault("warnings", []).append(
-                    "AZRebalance stays suspended on %s: resuming it now could terminate Nomad clients that were not drained. "
-                    "The re-run that finishes the roll resumes it." % group.name)
+                    "%s on %s: turning it back on now could remove Nomad clients that were not drained. The re-run that finishes "
+                    "the roll puts it back." % (what, group.name))
         except (RollError, NomadError):
             pass
 
@@ -413,7 +423,8 @@ class Roller:
         event = {"batch": number, "instances": list(batch_ids), "nodes": [], "started": self._rel(), "surge": 0,
                  "allocations_drained": 0, "killed": 0}
         result["batches"].append(event)
-        group, nodes = self.observe()
+        # the first batch starts right after the plan's full read: a poll is enough; later ones check everything again
+        group, nodes = self.observe(full=number > 1)
         live = {inst.id for inst in group.live()}
         batch = [iid for iid in batch_ids if iid in live]
         event["instances"] = batch
@@ -437,7 +448,7 @@ class Roller:
 
         # 2. the replacements must be ready, eligible Nomad nodes
         def replacements_ready():
-            grp, nds = self.observe()
+            grp, nds = self.observe(full=False)
             cur = grp.current()
             ready = [i.id for i in cur if i.id in nds and node_ready_eligible(nds[i.id])]
             return (grp, nds) if len(ready) >= expect_current else None
@@ -467,6 +478,8 @@ class Roller:
             raise RollError("Batch %d: only %d ready, eligible Nomad nodes would remain outside the batch, below the capacity floor %d "
                             "(desired %d - max_unavailable %d). Nothing was drained. Check the nodes' health in Nomad (a node made "
                             "ineligible by hand counts as unavailable) and re-run." % (number, others, floor, target, opts.max_unavailable))
+
+        self._check_conflicts()
 
         # 3. every node of the batch ineligible first, then the drains
         batch_nodes = {iid: nodes[iid] for iid in batch if iid in nodes and nodes[iid].get("Status") != "down"}
@@ -537,19 +550,18 @@ class Roller:
                 raise RollError(self._drain_stop_message(number, still, group, "drain_deadline=%ss" % opts.drain_deadline))
             self.clock.sleep(min(opts.poll_interval, max(min(limit, self._hard_limit()) - now, 0.001)))
         event["drained"] = self._rel()
-        killed = 0
-        for node_id in event["nodes"]:
-            for alloc in self.nomad.node_allocations(node_id):
-                if alloc.get("ID") in tracked and was_killed(alloc):
-                    killed += 1
-        event["killed"] = killed
+        # one read of each drained node's allocations, side by side: what Nomad killed, and nothing placed again
+        statuses = {stub["ID"]: stub.get("Status") for stub in self.nomad.nodes()}
+        node_ids = list(event["nodes"])
+        allocations = dict(zip(node_ids, self._each(self.nomad.node_allocations, node_ids)))
+        event["killed"] = sum(1 for allocs in allocations.values() for alloc in allocs if alloc.get("ID") in tracked and was_killed(alloc))
 
         # 4. terminate through the group, decrementing its desired size
-        statuses = {stub["ID"]: stub.get("Status") for stub in self.nomad.nodes()}
-        for node_id in event["nodes"]:
-            if statuses.get(node_id) != "down" and active_allocations(self.nomad.node_allocations(node_id), opts.ignore_system_jobs):
+        for node_id in node_ids:
+            if statuses.get(node_id) != "down" and active_allocations(allocations[node_id], opts.ignore_system_jobs):
                 raise RollError("Batch %d: node %s has running allocations again after its drain; nothing was terminated. Find out what "
                                 "placed work on an ineligible node, then re-run." % (number, node_id))
+        self._check_conflicts()
         try:
             self.provider.terminate(batch)
         except Exception:
@@ -569,12 +581,19 @@ class Roller:
         event["terminated"] = self._rel()
 
         # 5. with max_unavailable, the part of the batch that was not surged comes back now
-        group, nodes = self.observe()
+        group, nodes = self.observe(full=False)
         if group.desired < target:
             self.provider.set_capacity(target)
             self._expected_desired = target
         event["finished"] = self._rel()
         event["duration"] = round(event["finished"] - event["started"], 1)
+
+    def _check_conflicts(self):
+        """Before draining and before terminating: what else could replace or remove instances now (an AWS instance
+        refresh started during the roll). Polls leave this out; these are the moments it matters."""
+        conflicts = getattr(self.provider, "conflicts", lambda: [])()
+        if conflicts:
+            raise RollError("The roll stopped: %s" % " ".join(conflicts))
 
     def _each(self, func, items):
         """``func`` over ``items``, a few at a time (a full surge drains every old node at once: one call after the
@@ -614,7 +633,7 @@ class Roller:
 
     def _verify(self, result):
         def settled():
-            grp, nds = self.observe()
+            grp, nds = self.observe(full=False)
             ok = len(grp.live()) >= grp.desired and all(i.id in nds and node_ready_eligible(nds[i.id]) for i in grp.current())
             return (grp, nds) if ok else None
         observed = self._wait(settled, min(self.clock.now() + self.options.boot_timeout, self._hard_limit()))

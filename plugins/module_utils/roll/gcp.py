@@ -15,6 +15,13 @@ The roll keeps its state (the size to return to) and its lock in lines of the gr
 operator's own text kept above them, so that a roll stopped between a surge and the first drain comes
 back to the real size on a re-run. Should the API refuse the description patch, the roll goes on without
 them (the target is then read from the drain metadata of the Nomad nodes, or ``desired_capacity``).
+
+An autoscaler on the group (server-terraform attaches one) would undo the surge or scale in undrained clients:
+the roll sets its ``autoscalingPolicy.mode`` to ``OFF`` (which keeps its configuration) before the first change
+and puts back the mode it had (``ON`` or ``ONLY_SCALE_OUT``) at the end, the mode being kept in the roll's state
+so that a re-run after a crash restores it. On a stop with the group still surged it stays ``OFF`` (turned
+back on, it would scale the group in by deleting instances, busy ones included); the re-run that finishes the
+roll restores it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from .model import IN_SERVICE, OTHER, PENDING, TERMINATING, GroupInstance, Group
 DEFAULT_BASE_URL = "https://compute.googleapis.com/compute/v1"
 STATE_PREFIX = "circleci.server/nomad-client-roll="
 LOCK_PREFIX = "circleci.server/nomad-client-roll-lock="
+AUTOSCALER_MARK = "autoscaler-mode="
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 PENDING_ACTIONS = frozenset({"CREATING", "CREATING_WITHOUT_RETRIES", "RECREATING", "VERIFYING", "STARTING", "RESUMING"})
 LEAVING_ACTIONS = frozenset({"DELETING", "ABANDONING", "STOPPING", "SUSPENDING"})
@@ -117,8 +125,9 @@ class GcpMigProvider:
                 raise ProviderError("Failed to %s: not found (404). Check project, zone or region and group_name: server-terraform names the "
                                     "group <name>-nomad-client-group (4.9.0 and later) or <name>-nomad (before)." % what)
             if status in (401, 403):
-                raise ProviderError("Failed to %s: %s %s. The credentials need compute.instanceGroupManagers.get/update and "
-                                    "compute.instances.delete on the project (roles/compute.instanceAdmin.v1)." % (what, status, text[:300]))
+                raise ProviderError("Failed to %s: %s %s. The credentials need compute.instanceGroupManagers.get/update, "
+                                    "compute.autoscalers.get/update and compute.instances.delete on the project "
+                                    "(roles/compute.instanceAdmin.v1)." % (what, status, text[:300]))
             if status >= 400:
                 raise ProviderError("Failed to %s: %s %s" % (what, status, text[:300]))
             return response.json() if text.strip() else {}
@@ -176,9 +185,6 @@ class GcpMigProvider:
             keys = tuple(str(k) for k in (entry.get("id"),) if k)
             instances.append(GroupInstance(id=name, up_to_date=not reason, state=action_state(entry), reason=reason, keys=keys))
         warnings = []
-        if (mig.get("status") or {}).get("autoscaler"):
-            warnings.append("Group %s has an autoscaler: set its mode to OFF or ONLY_SCALE_OUT for the roll, or it may remove instances "
-                            "that run jobs." % self.group_name)
         blockers = []
         policy = mig.get("updatePolicy") or {}
         if policy.get("type", "OPPORTUNISTIC") == "PROACTIVE" and any(not i.up_to_date for i in instances) and not self.instance_template:
@@ -225,11 +231,48 @@ class GcpMigProvider:
         operation = self._request("POST", self._mig + "/deleteInstances", what, body={"instances": urls, "skipInstancesOnValidationError": False})
         self._wait_operation(operation, what)
 
-    def suspend_scaling(self):
-        return []
+    # -- the group's autoscaler: OFF for the roll, then back to its mode ----------------------------------------
+    def _autoscaler(self):
+        """The autoscaler that targets the group (``status.autoscaler``), or None."""
+        mig = self._mig_body or self._request("GET", self._mig, "read managed instance group %s" % self.group_name)
+        url = (mig.get("status") or {}).get("autoscaler")
+        if not url:
+            return None
+        name = last_segment(url)
+        return self._request("GET", "%s/%s/autoscalers/%s" % (self.base_url, self._scope, name), "read autoscaler %s of %s" % (name, self.group_name))
 
-    def resume_scaling(self, processes):  # pylint: disable=unused-argument
-        return None
+    def _set_autoscaler_mode(self, name, mode):
+        what = "set the mode of autoscaler %s of %s to %s" % (name, self.group_name, mode)
+        operation = self._request("PATCH", "%s/%s/autoscalers" % (self.base_url, self._scope), what, params={"autoscaler": name},
+                                  body={"autoscalingPolicy": {"mode": mode}})
+        self._wait_operation(operation, what)
+
+    def scaling_to_pause(self):
+        """What the roll turns off on the group for its duration (shown by the plan)."""
+        autoscaler = self._autoscaler()
+        mode = ((autoscaler or {}).get("autoscalingPolicy") or {}).get("mode") or "ON"
+        if autoscaler is None or mode == "OFF":
+            return []
+        return ["autoscaler %s (mode %s): set to OFF for the roll, then back to %s" % (autoscaler.get("name"), mode, mode)]
+
+    def suspend_scaling(self):
+        """Sets the group's autoscaler to OFF (it keeps its configuration) unless it is OFF already; returns what to put
+        back, as ``autoscaler-mode=<name>=<mode>`` entries the roll keeps in its state."""
+        autoscaler = self._autoscaler()
+        mode = ((autoscaler or {}).get("autoscalingPolicy") or {}).get("mode") or "ON"
+        if autoscaler is None or mode == "OFF":
+            return []
+        self._set_autoscaler_mode(autoscaler["name"], "OFF")
+        return ["%s%s=%s" % (AUTOSCALER_MARK, autoscaler["name"], mode)]
+
+    def resume_scaling(self, processes):
+        for entry in processes or ():
+            if entry.startswith(AUTOSCALER_MARK):
+                name, _sep, mode = entry[len(AUTOSCALER_MARK):].rpartition("=")
+                self._set_autoscaler_mode(name, mode)
+
+    def unsafe_to_resume(self, processes):  # pylint: disable=unused-argument
+        return {}
 
     # -- the roll's state and lock, as lines of the group's description -----------------------------------
     def _marks(self, mig=None):

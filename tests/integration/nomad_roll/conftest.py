@@ -6,21 +6,25 @@ Every test gets a fresh Nomad and world on one lab clock; the AWS lab is started
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.lab.aws import AwsLab
 from tests.lab.core import FaultInjector, LabClock, RequestLog
-from tests.lab.gcp import GcpLab
+from tests.lab.gcp_mig import GcpMigLab
 from tests.lab.nomad import NomadLab
 from tests.lab.world import JobFeeder, World
 
 FACTOR = 200.0
 BOOT = 90.0
 TOKEN = "roll-lab-token-0f3e"
-PROJECT, ZONE = "lab-project", "us-east1-b"
+PROJECT, ZONE, REGION = "lab-project", "us-east1-b", "us-east1"
 
 
 class RollLab:
@@ -77,15 +81,15 @@ class RollLab:
     def mutations(self, service=None):
         return [e for e in RequestLog.read(self.log.path) if service is None or e["service"] == service]
 
-    def base_args(self):
+    def base_args(self, regional=False):
         args = {"nomad_address": self.nomad.base_url, "nomad_token": TOKEN, "clock_factor": FACTOR, "poll_interval": 10,
                 "boot_timeout": 600, "timeout": 20000}
         if self.aws is not None:
             args.update(provider="aws", region=self.aws.region, endpoint_url=self.aws.url, aws_access_key="testing",
                         aws_secret_key="testing")
         else:
-            args.update(provider="gcp", project=PROJECT, zone=ZONE, gcp_base_url=self.gcp.base_url + "/compute/v1",
-                        gcp_auth_kind="none")
+            args.update(provider="gcp", project=PROJECT, gcp_base_url=self.gcp.base_url + "/compute/v1", gcp_auth_kind="none",
+                        **({"region": REGION} if regional else {"zone": ZONE}))
         return args
 
 
@@ -117,7 +121,7 @@ def aws_roll_lab(aws_lab_module, lab_clock):
 def gcp_roll_lab(tmp_path, lab_clock):
     log = RequestLog(str(tmp_path / "requests.jsonl"), lab_clock)
     faults = FaultInjector()
-    gcp = GcpLab(lab_clock, log, faults, op_delay=2.0, create_delay=20.0, delete_delay=10.0)
+    gcp = GcpMigLab(lab_clock, log, faults, op_delay=2.0, create_delay=20.0, delete_delay=10.0)
     gcp.start()
     lab = RollLab(lab_clock, log, faults, gcp=gcp)
     yield lab
@@ -126,7 +130,7 @@ def gcp_roll_lab(tmp_path, lab_clock):
 
 
 @pytest.fixture
-def roll(run, tmp_path):
+def roll_playbook(run, tmp_path):
     """Runs circleci.server.nomad_client_roll through ansible-playbook; returns (result dict, process)."""
     counter = {"n": 0}
 
@@ -154,4 +158,24 @@ def roll(run, tmp_path):
             argv.append("--check")
         proc = run(*argv, timeout=900)
         return json.loads(out.read_text()), proc
+    return _roll
+
+
+@pytest.fixture
+def roll():
+    """Runs the module's ``main()`` in this process, as ansible-playbook would run it, minus ansible-playbook's own start-up
+    (15-20 s a run on a loaded 2-core machine, most of these tests' time); returns (result dict, the module's output).
+    ``roll_playbook`` goes through ansible-playbook (test_aws_launch_template_roll_kills_no_job, and the role test)."""
+    collections = str(Path(__file__).resolve().parents[3] / ".cache" / "collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
+    from ansible_collections.circleci.server.plugins.modules import nomad_client_roll  # pylint: disable=import-outside-toplevel
+
+    def _roll(args, check_mode=False):
+        out = io.StringIO()
+        with patch_module_args(dict(args, _ansible_check_mode=check_mode)), contextlib.redirect_stdout(out):
+            with contextlib.suppress(SystemExit):
+                nomad_client_roll.main()
+        return json.loads(out.getvalue()), out.getvalue()
     return _roll

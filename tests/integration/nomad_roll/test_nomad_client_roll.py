@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import BOOT, PROJECT, TOKEN, ZONE
+from .conftest import BOOT, PROJECT, REGION, TOKEN
 
 GROUP = "lab-circleci-nomad-clients-asg"
 SIZE = 6
@@ -51,8 +51,10 @@ def settle(lab):
     lab.let_time_pass(240)
 
 
-def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll):
+def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll_playbook):
+    """Through ansible-playbook, as an operator runs it."""
     lab = aws_roll_lab
+    roll = roll_playbook
     aws_group(lab)
     settle(lab)
     new_configuration(lab)
@@ -88,46 +90,41 @@ def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll):
     assert again["changed"] is False and again["replaced"] == [], again
 
 
-def test_aws_launch_configuration_roll_and_throttling(aws_roll_lab, roll):
+def test_aws_batch_resumes_after_faults_between_surge_and_drain_and_between_drain_and_terminate(aws_roll_lab, roll):
+    """Batches of 2 on a launch configuration group of 4; a throttled call on the way is retried."""
     lab = aws_roll_lab
-    aws_group(lab, launch_configuration=True)
+    size = 4
+    aws_group(lab, launch_configuration=True, size=size)
     settle(lab)
     new_configuration(lab, launch_configuration=True)
+    old = {i["InstanceId"] for i in asg(lab)["Instances"]}
     lab.faults.add("aws", "POST", r"autoscaling/SetDesiredCapacity$", nth=1, status=400, message="Throttling: Rate exceeded")
+    # batch 2's drains are the third and fourth: batch 2 is surged, then a drain fails
+    lab.faults.add("nomad", "POST", r"/v1/node/[^/]+/drain$", nth=3, status=400, message="injected fault")
+    args = dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=900, strategy="batch")
     started = lab.clock.now()
-    result, proc = roll(dict(lab.base_args(), group_name=GROUP, batch_size="3", drain_deadline=900))
-    assert not result.get("failed"), result["msg"]
-    assert len(result["replaced"]) == SIZE and result["killed"] == 0 and lab.nomad.stats()["killed"] == 0
-    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= SIZE
-    assert {i["LaunchConfigurationName"] for i in asg(lab)["Instances"]} == {"nomad-lc-2"}
+    first, proc = roll(args)
+    assert first["failed"] is True and "injected fault" in first["msg"], first["msg"]
+    assert first["plan"]["strategy"] == "batch" and len(first["replaced"]) == 2
+    assert asg(lab)["DesiredCapacity"] == size + 2  # batch 2's replacements are up, its old nodes still run
     throttled = [e for e in lab.mutations("aws") if e["path"] == "autoscaling/SetDesiredCapacity"]
     assert throttled[0]["status"] == 400 and throttled[1]["status"] == 200  # retried
-
-
-def test_fault_at_termination_of_batch_two_then_rerun(aws_roll_lab, roll):
-    lab = aws_roll_lab
-    aws_group(lab)
-    settle(lab)
-    new_configuration(lab)
-    old = {i["InstanceId"] for i in asg(lab)["Instances"]}
-    # batch 2's first termination is the third TerminateInstanceInAutoScalingGroup
-    lab.faults.add("aws", "POST", r"autoscaling/TerminateInstanceInAutoScalingGroup$", nth=3, status=400,
-                   message="ValidationError: injected fault")
-    args = dict(lab.base_args(), group_name=GROUP, batch_size="2", drain_deadline=900)
-    first, proc = roll(args)
-    assert first["failed"] is True and "injected fault" in first["msg"]
-    # batch 2's terminations run side by side: the one that did not fail went through, and is reported
-    assert len(first["replaced"]) == 3 and asg(lab)["DesiredCapacity"] == SIZE + 1
+    # the re-run drains batch 2 without a new surge, then one of its terminations fails
+    lab.faults.add("aws", "POST", r"autoscaling/TerminateInstanceInAutoScalingGroup$", nth=1, status=400, message="ValidationError: injected fault")
     second, proc = roll(args)
-    assert not second.get("failed"), second["msg"]
-    assert set(first["replaced"]) | set(second["replaced"]) == old
-    assert not set(first["replaced"]) & set(second["replaced"])
-    assert second["batches"][0]["surge"] == 0  # the interrupted batch's replacements were reused
-    launched = {i["instance_id"] for i in lab.world.instances()}
-    assert len(launched) == 2 * SIZE, "an instance was replaced twice"
+    assert second["failed"] is True and "injected fault" in second["msg"], second["msg"]
+    assert second["plan"]["resuming"] is True and second["batches"][0]["surge"] == 0  # the interrupted batch's replacements reused
+    assert len(second["replaced"]) == 1  # the terminations run side by side: the other one went through, and is reported
+    third, proc = roll(args)
+    assert not third.get("failed"), third["msg"]
+    replaced = first["replaced"] + second["replaced"] + third["replaced"]
+    assert sorted(replaced) == sorted(old), "an instance was replaced twice, or one was left"
+    assert len({i["instance_id"] for i in lab.world.instances()}) == 2 * size, "an instance was launched twice"
     group = asg(lab)
-    assert group["DesiredCapacity"] == SIZE and group["MaxSize"] == SIZE
+    assert group["DesiredCapacity"] == size and group["MaxSize"] == size and not group["SuspendedProcesses"]
+    assert {i["LaunchConfigurationName"] for i in group["Instances"]} == {"nomad-lc-2"}
     assert lab.nomad.stats()["killed"] == 0
+    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= size
 
 
 def test_short_drain_deadline_stops_safely(aws_roll_lab, roll):
@@ -164,33 +161,6 @@ def test_force_after_deadline_reports_what_nomad_killed(aws_roll_lab, roll):
     assert len(result["replaced"]) == 2
     assert result["killed"] == lab.nomad.stats()["killed"] == 3
     assert lab.nomad.stats()["killed_by_reason"] == {"drain_deadline": 3}
-
-
-def test_gcp_mig_roll_kills_no_job(gcp_roll_lab, roll):
-    lab = gcp_roll_lab
-    lab.gcp.create_template(PROJECT, "nomad-clients-1")
-    lab.gcp.create_template(PROJECT, "nomad-clients-2")
-    lab.gcp.create_mig(PROJECT, ZONE, "lab-nomad-client-group", "nomad-clients-1", SIZE, "lab-nomad-client",
-                       update_policy={"type": "OPPORTUNISTIC"})
-    settle(lab)
-    import requests
-    session = requests.Session()
-    mig_url = "%s/compute/v1/projects/%s/zones/%s/instanceGroupManagers/lab-nomad-client-group" % (lab.gcp.base_url, PROJECT, ZONE)
-    answer = session.post(mig_url + "/setInstanceTemplate", json={"instanceTemplate": "global/instanceTemplates/nomad-clients-2"})
-    assert answer.status_code == 200, answer.text
-    args = dict(lab.base_args(), group_name="lab-nomad-client-group", batch_size="2", drain_deadline=900)
-    before = lab.mutations()
-    plan, proc = roll(args, check_mode=True)
-    assert [len(b) for b in plan["plan"]["batches"]] == [2, 2, 2] and lab.mutations() == before
-    started = lab.clock.now()
-    result, proc = roll(args)
-    assert not result.get("failed"), result["msg"]
-    assert len(result["replaced"]) == SIZE and result["killed"] == 0 and lab.nomad.stats()["killed"] == 0
-    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= SIZE
-    instances = lab.gcp.instances(PROJECT, ZONE, "lab-nomad-client-group")
-    assert len(instances) == SIZE and {i["template"] for i in instances} == {"nomad-clients-2"}
-    again, proc = roll(args)
-    assert again["changed"] is False, again
 
 
 def test_role_updates_the_launch_template_then_rolls(aws_roll_lab, run, tmp_path):
@@ -230,27 +200,6 @@ def test_role_updates_the_launch_template_then_rolls(aws_roll_lab, run, tmp_path
     assert second["changed"] is False
     versions = lab.aws.client("ec2").describe_launch_template_versions(LaunchTemplateName="lab-nomad-clients-")["LaunchTemplateVersions"]
     assert len(versions) == 2  # the same user data makes no third version
-
-
-def test_gcp_instance_template_option_sets_an_opportunistic_policy_then_rolls(gcp_roll_lab, roll):
-    lab = gcp_roll_lab
-    lab.gcp.create_template(PROJECT, "nomad-clients-1")
-    lab.gcp.create_template(PROJECT, "nomad-clients-2")
-    # server-terraform declares no update policy: GCP's default is PROACTIVE
-    lab.gcp.create_mig(PROJECT, ZONE, "lab-nomad-client-group", "nomad-clients-1", 4, "lab-nomad-client")
-    settle(lab)
-    args = dict(lab.base_args(), group_name="lab-nomad-client-group", batch_size="2", drain_deadline=900, instance_template="nomad-clients-2")
-    before = lab.mutations()
-    plan, proc = roll(args, check_mode=True)
-    assert [len(b) for b in plan["plan"]["batches"]] == [2, 2] and lab.mutations() == before
-    result, proc = roll(args)
-    assert not result.get("failed"), result["msg"]
-    assert len(result["replaced"]) == 4 and lab.nomad.stats()["killed"] == 0
-    mig = lab.gcp.mig(PROJECT, ZONE, "lab-nomad-client-group")
-    assert mig["updatePolicy"]["type"] == "OPPORTUNISTIC"
-    assert {i["template"] for i in lab.gcp.instances(PROJECT, ZONE, "lab-nomad-client-group")} == {"nomad-clients-2"}
-    again, proc = roll(args)
-    assert again["changed"] is False, again
 
 
 def test_aws_full_surge_resumes_after_faults_between_surge_and_drain_and_between_drain_and_terminate(aws_roll_lab, roll, tmp_path):
@@ -321,3 +270,45 @@ def test_desired_changed_by_another_scaler_mid_roll_stops_the_roll(aws_roll_lab,
     assert not [e for e in lab.mutations("aws") if "TerminateInstance" in e["path"]]
     assert lab.autoscaler_replicas() == 2 and len(lab.autoscaler_scales()) == 2  # paused, then put back though the roll failed
     assert result["killed"] == 0  # the roll killed nothing (the other scaler's scale-in did, which is why it must be paused)
+
+
+def test_gcp_regional_group_with_its_autoscaler_resumes_after_a_stop_between_surge_and_drain(gcp_roll_lab, roll):
+    """A regional group of 4 with server-terraform's defaults (no update policy, so GCP's PROACTIVE; an autoscaler, ON);
+    instance_template given to the module: it sets the template with an OPPORTUNISTIC policy, turns the autoscaler OFF."""
+    lab = gcp_roll_lab
+    size, scope, name = 4, "regions/" + REGION, "lab-nomad-client-group"
+    lab.gcp.create_template(PROJECT, "nomad-clients-1")
+    lab.gcp.create_template(PROJECT, "nomad-clients-2")
+    lab.gcp.create_regional_mig(PROJECT, REGION, name, "nomad-clients-1", size, "lab-nomad-client")
+    lab.gcp.create_autoscaler(PROJECT, scope, "lab-nomad-client-autoscaler", name, mode="ON", min_replicas=1, max_replicas=10)
+    settle(lab)
+    args = dict(lab.base_args(regional=True), group_name=name, batch_size="2", drain_deadline=900, instance_template="nomad-clients-2")
+    before = lab.mutations()
+    plan, proc = roll(args, check_mode=True)
+    assert [len(b) for b in plan["plan"]["batches"]] == [2, 2] and lab.mutations() == before, plan
+    assert plan["plan"]["group_scaling"] == ["autoscaler lab-nomad-client-autoscaler (mode ON): set to OFF for the roll, then back to ON"]
+    old = {i["name"] for i in lab.gcp.instances(PROJECT, scope, name)}
+    started = lab.clock.now()
+    # 1. batch 1 surged, then its first drain fails: the group stays surged, its autoscaler OFF (ON, it would scale in)
+    lab.faults.add("nomad", "POST", r"/v1/node/[^/]+/drain$", nth=1, status=400, message="injected fault")
+    first, proc = roll(args)
+    assert first["failed"] is True and "injected fault" in first["msg"] and first["replaced"] == [], first["msg"]
+    mig = lab.gcp.mig(PROJECT, scope, name)
+    assert mig["targetSize"] == size + 2 and mig["updatePolicy"]["type"] == "OPPORTUNISTIC"
+    assert lab.gcp.autoscaler(PROJECT, scope, "lab-nomad-client-autoscaler")["autoscalingPolicy"]["mode"] == "OFF"
+    assert '"desired":4' in mig["description"]  # the target kept durably, not the surged size
+    # 2. the re-run resumes: back to 4, nothing replaced twice, the autoscaler ON again
+    second, proc = roll(args)
+    assert not second.get("failed"), second["msg"]
+    assert second["plan"]["resuming"] is True and second["plan"]["target_desired"] == size
+    assert second["batches"][0]["surge"] == 0  # the first run's replacements reused
+    assert set(second["replaced"]) == old and second["killed"] == 0 and lab.nomad.stats()["killed"] == 0
+    instances = lab.gcp.instances(PROJECT, scope, name)
+    assert len(instances) == size and {i["template"] for i in instances} == {"nomad-clients-2"}
+    assert len({i["name"] for i in lab.gcp.removed}) == size, "an instance was replaced twice"
+    mig = lab.gcp.mig(PROJECT, scope, name)
+    assert mig["targetSize"] == size and "circleci.server/" not in mig["description"]
+    assert lab.gcp.autoscaler(PROJECT, scope, "lab-nomad-client-autoscaler")["autoscalingPolicy"]["mode"] == "ON"
+    assert lab.nomad.capacity_floor("ready_eligible", since=started) >= size
+    again, proc = roll(args)
+    assert again["changed"] is False, again

@@ -205,3 +205,59 @@ def test_a_refused_endpoint_fails_within_api_timeout():
     with pytest.raises(ProviderError, match="api_timeout=4s"):
         provider.describe()
     assert time.monotonic() - started < 8
+
+
+class CountingClient:
+    """A boto3 client that counts the operations called through it."""
+
+    def __init__(self, client):
+        self._client = client
+        self.calls = []
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return attribute(*args, **kwargs)
+        return counted
+
+
+def test_a_poll_reads_the_group_once_and_describes_only_new_instances(aws):
+    autoscaling, ec2 = aws
+    ec2.create_launch_template(LaunchTemplateName="nomad-clients-", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="clients", MinSize=0, MaxSize=8, DesiredCapacity=3,
+                                          LaunchTemplate={"LaunchTemplateName": "nomad-clients-", "Version": "$Latest"},
+                                          AvailabilityZones=["us-east-1a"])
+    counting_asg, counting_ec2 = CountingClient(autoscaling), CountingClient(ec2)
+    provider = AwsAsgProvider("clients", counting_asg, counting_ec2)
+    provider.describe()
+    assert "describe_instance_refreshes" in counting_asg.calls and "describe_launch_template_versions" in counting_ec2.calls
+    counting_asg.calls.clear()
+    counting_ec2.calls.clear()
+    assert len(provider.poll().instances) == 3
+    assert counting_asg.calls == ["describe_auto_scaling_groups"] and counting_ec2.calls == []
+    # a new template version: the group's reference ($Latest) is the same, the poll keeps the resolved version 1;
+    # the next full describe sees version 2
+    ec2.create_launch_template_version(LaunchTemplateName="nomad-clients-", SourceVersion="1", LaunchTemplateData={"InstanceType": "t3.small"})
+    autoscaling.set_desired_capacity(AutoScalingGroupName="clients", DesiredCapacity=5)
+    group = provider.poll()
+    assert counting_ec2.calls == ["describe_instances"]  # the two new instances only
+    assert len(group.instances) == 5 and len(group.current()) == 3  # launched from version 2, unknown to the poll yet
+    group = provider.describe()
+    assert len(group.current()) == 2 and "version 2" in group.config
+    # the group's configuration reference changed: a poll resolves it again
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName="clients",
+                                          LaunchTemplate={"LaunchTemplateName": "nomad-clients-", "Version": "1"})
+    assert len(provider.poll().current()) == 3
+
+
+def test_an_instance_refresh_started_mid_roll_is_a_conflict(aws):
+    autoscaling, ec2 = aws
+    lc_group(autoscaling)
+    provider = AwsAsgProvider("clients", autoscaling, ec2)
+    assert provider.conflicts() == []
+    autoscaling.start_instance_refresh(AutoScalingGroupName="clients")
+    assert "cancel-instance-refresh" in provider.conflicts()[0]

@@ -297,6 +297,47 @@ def test_desired_changed_by_someone_else_stops_the_roll():
     assert world.terminated == [] and not [m for m in world.mutations if m[0] in ("drain", "eligibility")]
 
 
+def test_an_instance_refresh_started_mid_roll_stops_it_before_the_drain():
+    world, roller = make(job_lengths=[100] * 6)
+    started = {}
+    original = world.tick
+
+    def refresh_starts():
+        original()
+        if world.clock.t == 40:
+            started["at"] = 40  # someone starts an instance refresh while the first batch boots
+    world.tick = refresh_starts
+    roller.provider.conflicts = lambda: ["An instance refresh (r-1, InProgress) runs on clients."] if started else []
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    assert "instance refresh" in str(info.value)
+    assert world.terminated == [] and not [m for m in world.mutations if m[0] in ("drain", "eligibility")]
+
+
+@pytest.mark.parametrize("surged", [True, False])
+def test_a_group_autoscaler_stays_off_after_a_stop_only_while_the_group_is_surged(surged):
+    world, roller = make(job_lengths=[2000, 10, 10, 10, 10, 10], drain_deadline=300)
+    resumed = []
+    roller.provider.suspend_scaling = lambda: ["autoscaler-mode=clients-as=ON"]
+    roller.provider.resume_scaling = resumed.extend
+    if not surged:
+        original = world.tick
+
+        def scaled_back():
+            original()
+            if world.clock.t == 40:
+                world.desired = 6  # someone scaled the group back to its size during the boot: the roll stops, unsurged
+        world.tick = scaled_back
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    if surged:  # the drain outlasted its deadline, the group stays surged: turned on, the autoscaler would scale in busy nodes
+        assert resumed == [] and world.state["suspended"] == ["autoscaler-mode=clients-as=ON"]
+        assert any("autoscaler stays OFF" in w for w in info.value.result["warnings"])
+    else:
+        assert "changed behind the roll's back" in str(info.value)
+        assert resumed == ["autoscaler-mode=clients-as=ON"] and world.state["suspended"] == []
+
+
 def test_partial_termination_is_reported_in_replaced():
     world, roller = make(job_lengths=[50] * 6)
     terminate = world.terminate

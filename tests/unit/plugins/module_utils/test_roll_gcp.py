@@ -209,3 +209,54 @@ def test_a_refused_description_patch_leaves_the_roll_without_state_not_failed():
     gcp.save_state({"desired": 3})
     gcp.acquire_lock("a:1:x", 600)
     assert gcp.load_state() is None and gcp.lock_holder() is None
+
+
+@pytest.fixture
+def regional_lab(tmp_path):
+    """The lab's GCP stand-in with a regional group of 4 and its autoscaler (mode ON), as server-terraform sets them up."""
+    from ansible_collections.circleci.server.tests.lab.core import FaultInjector, LabClock, RequestLog
+    from ansible_collections.circleci.server.tests.lab.gcp_mig import GcpMigLab
+    clock = LabClock(500.0)
+    lab = GcpMigLab(clock, RequestLog(str(tmp_path / "requests.jsonl"), clock), FaultInjector())
+    lab.start()
+    lab.create_template("p", "t1")
+    lab.create_template("p", "t2")
+    lab.create_regional_mig("p", "us-east1", "nomad-client-group", "t1", 4, update_policy={"type": "OPPORTUNISTIC"})
+    lab.create_autoscaler("p", "regions/us-east1", "nomad-client-autoscaler", "nomad-client-group", mode="ONLY_SCALE_OUT", max_replicas=10)
+    yield lab, clock
+    lab.stop()
+
+
+def test_a_regional_groups_autoscaler_is_turned_off_for_the_roll_and_put_back_to_its_mode(regional_lab):
+    import requests
+    lab, clock = regional_lab
+    provider = GcpMigProvider("p", "nomad-client-group", requests.Session(), region="us-east1", base_url=lab.base_url + "/compute/v1",
+                              clock=clock, poll_interval=1.0, instance_template="t2")
+    group = provider.describe()
+    assert group.desired == 4 and len(group.instances) == 4 and group.warnings == []
+    assert len({i["zone"] for i in lab.instances("p", "regions/us-east1", "nomad-client-group")}) == 3  # spread over the region's zones
+    assert provider.scaling_to_pause() == ["autoscaler nomad-client-autoscaler (mode ONLY_SCALE_OUT): set to OFF for the roll, "
+                                           "then back to ONLY_SCALE_OUT"]
+    assert provider.apply_configuration() is True
+    paused = provider.suspend_scaling()
+    assert paused == ["autoscaler-mode=nomad-client-autoscaler=ONLY_SCALE_OUT"]
+    autoscaler = lab.autoscaler("p", "regions/us-east1", "nomad-client-autoscaler")
+    assert autoscaler["autoscalingPolicy"]["mode"] == "OFF" and autoscaler["autoscalingPolicy"]["maxNumReplicas"] == 10  # configuration kept
+    assert provider.suspend_scaling() == [] and provider.scaling_to_pause() == []  # already OFF: nothing to pause, nothing to put back
+    provider.set_capacity(6)
+    group = provider.describe()
+    assert group.desired == 6 and len(group.outdated()) == 4 and len(group.live()) == 6
+    provider.terminate([group.outdated()[0].id])  # regional deleteInstances, through a regional operation
+    assert provider.describe().desired == 5
+    provider.resume_scaling(paused)
+    assert lab.autoscaler("p", "regions/us-east1", "nomad-client-autoscaler")["autoscalingPolicy"]["mode"] == "ONLY_SCALE_OUT"
+
+
+def test_an_autoscaler_left_on_undoes_a_surge_in_the_lab(regional_lab):
+    lab, _clock = regional_lab
+    lab.create_autoscaler("p", "regions/us-east1", "strict", "nomad-client-group", mode="ON", max_replicas=10)
+    import requests
+    answer = requests.post(lab.base_url + "/compute/v1/projects/p/regions/us-east1/instanceGroupManagers/nomad-client-group/resize",
+                           params={"size": 6}, timeout=10)
+    assert answer.status_code == 200
+    assert lab.mig("p", "regions/us-east1", "nomad-client-group")["targetSize"] == 4
