@@ -5,7 +5,9 @@
 
 One entry point of the `inputs` role per playbook; one survey question per option: secrets (no_log) become
 password fields, choices and booleans multiple choice, integers integer fields. AWX sends every answer as
-text or number in extra vars; the playbook validates them with the same spec when it starts.
+text or number in extra vars; the playbook validates them with the same spec when it starts. Dictionaries and
+lists are not questions (a survey has no such type): they go in the job template's extra variables or the
+inventory, and the same spec validates them.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ def _text(value) -> str:
     return MARKUP.sub(r"\1", " ".join(value) if isinstance(value, list) else str(value))
 
 
+NOT_QUESTIONS = ("dict", "list")
+
+
 def question(variable: str, option: dict) -> dict:
     kind = option.get("type", "str")
     default = option.get("default")
@@ -50,6 +55,8 @@ def question(variable: str, option: dict) -> dict:
                      default="" if default is None else str(default))
     elif kind == "int":
         entry.update(type="integer", default=default if default is not None else "", min=0, max=1000000)
+    elif kind == "float":
+        entry.update(type="float", default=default if default is not None else "", min=0, max=1000000)
     else:
         entry.update(type="text", default="" if default is None else str(default), min=0, max=1024)
     return entry
@@ -64,7 +71,8 @@ def surveys() -> dict:
         result[entry_point] = {
             "name": "circleci.server %s" % playbook,
             "description": _text(spec.get("short_description", "")),
-            "spec": [question(name, option) for name, option in spec.get("options", {}).items()],
+            "spec": [question(name, option) for name, option in spec.get("options", {}).items()
+                     if option.get("type", "str") not in NOT_QUESTIONS],
         }
     return result
 
