@@ -18,6 +18,8 @@ from ..conftest import REPO_ROOT
 
 REGISTRY_PASSWORD = "canary-awx-registry-5c1d"
 LICENSE = "canary-awx-license-93be"
+VAULT_PASSWORD = "canary-awx-escrow-vault-2e71"
+GITHUB_SECRET = "canary-awx-github-secret-0c4d"
 # playbook, lab scenario, extra vars beyond the lab's inventory (as a survey sends them), secrets among them
 PLAYBOOKS = {
     "upgrade-4.3.yml": ("aws-4.2", {
@@ -26,13 +28,20 @@ PLAYBOOKS = {
     "migrate-3-to-4.yml": ("aws-3.4", {
         "circleci_target_version": "4.0.6", "circleci_license": LICENSE, "circleci_registry_username": "awx-user",
         "circleci_registry_password": REGISTRY_PASSWORD, "migrate_3_to_4_confirm_kots_cleanup": "false"}),
+    "install.yml": ("aws-empty", {
+        "circleci_license": LICENSE, "circleci_escrow_vault_password": VAULT_PASSWORD,
+        "circleci_github_client_id": "awx-client", "circleci_github_client_secret": GITHUB_SECRET,
+        "circleci_object_storage_create_bucket": "true", "circleci_install_dir_override": "",
+        "circleci_escrow_file_override": ""}),
 }
-SECRETS = (REGISTRY_PASSWORD, LICENSE)
+SECRETS = (REGISTRY_PASSWORD, LICENSE, VAULT_PASSWORD, GITHUB_SECRET)
 
 
 def _as_survey_strings(variables: dict) -> dict:
-    """What AWX puts in extravars: every answer a string."""
-    return {k: (json.dumps(v) if isinstance(v, bool) else str(v)) for k, v in variables.items()}
+    """What AWX puts in extravars: every survey answer a string; dictionaries (no survey question) come from the
+    job template's extra variables as they are."""
+    return {k: (v if isinstance(v, (dict, list)) else json.dumps(v) if isinstance(v, bool) else str(v))
+            for k, v in variables.items()}
 
 
 def _private_data_dir(tmp_path, lab, extra: dict):
@@ -75,8 +84,12 @@ def test_check_run_through_ansible_runner(playbook, lab_up, tmp_path):
     assert stats["failures"] == {} and stats["dark"] == {}
     assert stats["changed"].get("localhost", 0) > 0, "the plan shows the changes the real run makes"
     stream = json.dumps(events)
-    secrets = SECRETS + ((json.loads((data / "env" / "extravars").read_text())["circleci_registry_password"],)
-                         if "registry_credentials" in lab.files else ())
+    lab_registry_password = json.loads((data / "env" / "extravars").read_text()).get("circleci_registry_password")
+    secrets = SECRETS + ((lab_registry_password,) if lab_registry_password else ())
     leaked = [s for s in secrets if s in stream]
     assert leaked == [], "a secret reached the event stream"
-    assert lab.admin.requests() == [], "check mode wrote to the lab"
+    # a Kubernetes server-side dry run (dryRun=All, what kubernetes.core.k8s sends in check mode) persists nothing
+    writes = [r for r in lab.admin.requests() if "dryRun=All" not in r["path"]]
+    assert writes == [], "check mode wrote to the lab: %s" % writes[:5]
+    # install.yml: an unanswered install-dir question ("") is <inventory dir>/circleci-install; check mode leaves none
+    assert not (data / "inventory" / "circleci-install").exists()
