@@ -134,12 +134,15 @@ options:
       - V(surge) launches every replacement first, then drains every old node at once, so the roll lasts about one boot plus
         the longest job. It raises C(MaxSize) for it when O(raise_max_size) allows; otherwise it takes the largest surge the
         maximum size allows, in batches of that size.
+      - V(window) is a sliding window of O(batch_size) with the same surge and peak size as V(batch), but each old node leaves as
+        soon as its own jobs end and the next one is drained once its replacement is ready, so one long job holds one slot,
+        not a whole batch.
       - V(auto) takes V(surge) when the group's maximum size already has room for it (full surge, or the largest surge the
         head-room allows), else V(batch). On GCP (no maximum size) V(auto) is V(batch).
       - In every strategy no old node is drained before its replacements are ready, eligible Nomad nodes, and none is
         terminated while a job runs on it.
     type: str
-    choices: [auto, batch, surge]
+    choices: [auto, batch, surge, window]
     default: auto
   batch_size:
     description:
@@ -283,7 +286,7 @@ plan:
       description: Instances per batch.
       type: int
     strategy:
-      description: The strategy the roll takes (V(batch) or V(surge)), from O(strategy) and the group's maximum size.
+      description: The strategy the roll takes (V(batch), V(surge) or V(window)), from O(strategy) and the group's maximum size.
       type: str
     strategy_reason:
       description: Why that strategy, and batch size.
@@ -444,7 +447,7 @@ def argument_spec():
         timeout=dict(type="int", default=7200),
         boot_timeout=dict(type="int", default=900),
         poll_interval=dict(type="int", default=10),
-        strategy=dict(type="str", default="auto", choices=["auto", "batch", "surge"]),
+        strategy=dict(type="str", default="auto", choices=["auto", "batch", "surge", "window"]),
         autoscaler_deployment=dict(type="str"),
         autoscaler_namespace=dict(type="str", default="circleci-server"),
         api_timeout=dict(type="float", default=30.0),

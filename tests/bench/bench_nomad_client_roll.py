@@ -8,9 +8,10 @@ Each strategy gets a fresh lab (AWS Auto Scaling group on a launch template, Nom
 delay of 90 lab s, jobs of 1-20 min arriving all the time) that first runs for 20 lab minutes so every
 client has work, then gets a new launch template version and is replaced:
 
-- ``roll batch``, ``roll surge (full)``, ``roll surge (MaxSize N+batch)``: the collection's roll (planner +
-  executor, in process, on the lab clock) with strategy batch, surge with MaxSize raised for every
-  replacement, and surge limited to the head-room of a MaxSize of N + batch (raise_max_size false);
+- ``roll batch``, ``roll window``, ``roll surge (full)``, ``roll surge (MaxSize N+batch)``: the collection's roll
+  (planner + executor, in process, on the lab clock) with strategy batch, window (a sliding window of the batch
+  size: the same peak), surge with MaxSize raised for every replacement, and surge limited to the head-room of a
+  MaxSize of N + batch (raise_max_size false);
 - ``terminate all``: what the 2.19 docs say ("terminate them all and let the group recreate them");
 - ``instance refresh``: AWS instance refresh (MinHealthyPercentage 90, warm-up = boot delay), which keeps
   the instance count but does not drain Nomad.
@@ -152,6 +153,7 @@ def main(argv=None):
     rows = {}
     runs = (
         ("roll batch", lambda lab: run_roll(lab, args.clients, args.batch, "batch")),
+        ("roll window", lambda lab: run_roll(lab, args.clients, args.batch, "window")),
         ("roll surge (full)", lambda lab: run_roll(lab, args.clients, args.batch, "surge")),
         ("roll surge (MaxSize N+batch)", lambda lab: run_roll(lab, args.clients, args.batch, "auto", max_size=args.clients + args.batch)),
         ("terminate all (naive)", lambda lab: run_terminate_all(lab, args.clients, args.batch)),

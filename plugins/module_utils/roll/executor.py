@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ..nomad import NomadError, active_allocations, node_is_draining, node_ready_eligible, was_killed
 from .model import ProviderError, RollError, WallClock
-from .planner import STRATEGIES, make_plan
+from .planner import STRATEGIES, batch_surge, make_plan
 
 NODE_ID_ATTRIBUTES = (
     "unique.platform.aws.instance-id",
@@ -267,8 +267,11 @@ class Roller:
             if self.pauser is not None:
                 self.pauser.pause()
                 result["autoscaler"] = {"target": self.pauser.label, "paused": True, "replicas": state["autoscaler_replicas"]}
-            for number, batch in enumerate(plan["batches"], 1):
-                self._run_batch(number, batch, plan["target_desired"], result)
+            if plan["strategy"] == "window":
+                self._run_window(plan["batches"][0], plan["batch_size"], plan["target_desired"], result)
+            else:
+                for number, batch in enumerate(plan["batches"], 1):
+                    self._run_batch(number, batch, plan["target_desired"], result)
             self._verify(result)
             self._expected_desired = None
             self._finish(state, getattr(self.provider, "poll", self.provider.describe)(), result)
@@ -587,6 +590,155 @@ class Roller:
             self._expected_desired = target
         event["finished"] = self._rel()
         event["duration"] = round(event["finished"] - event["started"], 1)
+
+    def _run_window(self, ids, width, target, result):
+        """The sliding window: at most ``width`` old nodes out of service at a time. Each poll: keep the group at
+        ``target`` + the window's surge (or less once few old instances remain); terminate the old instances whose drain
+        ended (nothing left running); let the next old nodes in (ineligible, then drained) while the ready, eligible nodes
+        outside the window stay at or above the floor. An old node leaves as soon as its own jobs end, so a long job holds
+        one slot, not a whole batch. Same peak as ``batch`` with this batch size."""
+        opts = self.options
+        surge = batch_surge(width, opts.max_unavailable)
+        floor = max(0, target - opts.max_unavailable)
+        event = {"batch": 1, "window": width, "instances": list(ids), "nodes": [], "started": self._rel(), "surge": 0,
+                 "allocations_drained": 0, "killed": 0, "without_node": []}
+        result["batches"].append(event)
+        deadline = opts.drain_deadline if opts.force_after_deadline else 0
+        grace = max(60.0, 3 * opts.poll_interval) if opts.force_after_deadline else 0
+        window = {}  # instance id -> (node id or None, when its drain started)
+        tracked = {}  # allocation id -> node id
+        waiting_since = None
+        first = True
+        while True:
+            group, nodes = self.observe(full=first)
+            first = False
+            live = {inst.id for inst in group.live()}
+            old_left = [iid for iid in ids if iid in live]
+            if not old_left:
+                break
+            now = self.clock.now()
+            # an interrupted run's nodes (ineligible or draining) are in the window from the start, and drained if they are not
+            resumed = [iid for iid in self._in_progress(group, nodes) if iid in old_left and iid not in window]
+            if resumed:
+                self._admit(resumed, nodes, window, tracked, deadline, target, event)
+            # 1. the old instances whose drain ended go, decrementing the group
+            done, killed = self._window_done(window, nodes, tracked)
+            if done:
+                self._check_conflicts()
+                self._terminate_window(done, result)
+                event["killed"] += killed
+                for iid in done:
+                    window.pop(iid, None)
+                continue
+            # 2. the group at target + surge while enough old instances remain to need it
+            wanted = target + min(surge, len(old_left))
+            if group.desired < wanted:
+                self.provider.set_capacity(wanted)
+                event["surge"] += wanted - group.desired
+                self._expected_desired = wanted
+                self.changed = True
+            # 3. the next old nodes in, while the ready, eligible nodes outside the window stay at the floor
+            capacity = sum(1 for inst in group.live() if inst.id not in window and inst.id in nodes and node_ready_eligible(nodes[inst.id]))
+            admit = []
+            for iid in old_left:
+                if len(window) + len(admit) >= width:
+                    break
+                if iid in window:
+                    continue
+                serving = iid in nodes and node_ready_eligible(nodes[iid])
+                if serving and capacity - 1 < floor:
+                    break
+                admit.append(iid)
+                capacity -= serving
+            if admit:
+                self._check_conflicts()
+                self._admit(admit, nodes, window, tracked, deadline, target, event)
+                waiting_since = None
+            elif len(window) < width and not window:
+                waiting_since = now if waiting_since is None else waiting_since
+                if now - waiting_since > opts.boot_timeout:
+                    raise RollError("Window: no old node could leave service for boot_timeout=%ss: the replacements did not become ready, "
+                                    "eligible Nomad nodes (the group stays at desired %d, nothing more was drained). Look at the new "
+                                    "instances' boot, then re-run: the roll resumes from here." % (opts.boot_timeout, group.desired))
+            # 4. deadlines
+            for iid, (node_id, since) in sorted(window.items()):
+                if node_id and now >= since + opts.drain_deadline + grace:
+                    raise RollError(self._drain_stop_message(1, [node_id], group, "drain_deadline=%ss" % opts.drain_deadline))
+            if now >= self._hard_limit():
+                raise RollError(self._drain_stop_message(1, sorted(n for n, _s in window.values() if n), group,
+                                                         "the roll's timeout=%ss" % opts.timeout))
+            self.clock.sleep(min(opts.poll_interval, max(self._hard_limit() - now, 0.001)))
+        event["allocations_drained"] = len(tracked)
+        event["drained"] = event["terminated"] = event["finished"] = self._rel()
+        event["duration"] = round(event["finished"] - event["started"], 1)
+        # the group back at its target once every old instance is gone
+        group = self.observe(full=False)[0]
+        if group.desired < target:
+            self.provider.set_capacity(target)
+            self._expected_desired = target
+
+    def _admit(self, admit, nodes, window, tracked, deadline, target, event):
+        """Old nodes into the window: every one ineligible, its allocations noted, then drained (side by side)."""
+        opts = self.options
+        now = self.clock.now()
+        with_node = [iid for iid in admit if iid in nodes and nodes[iid].get("Status") != "down"]
+        for iid in admit:
+            window[iid] = (nodes[iid]["ID"] if iid in with_node else None, now)
+            if iid not in with_node:
+                event["without_node"].append(iid)
+        node_ids = [nodes[iid]["ID"] for iid in with_node]
+        event["nodes"].extend(node_ids)
+        event.setdefault("ready", self._rel())
+        event.setdefault("drain_started", self._rel())
+        self.changed = self.changed or bool(node_ids)
+        self._each(lambda node_id: self.nomad.set_eligibility(node_id, False),
+                   [nodes[iid]["ID"] for iid in with_node if nodes[iid].get("SchedulingEligibility") != "ineligible"])
+        for node_id, allocs in zip(node_ids, self._each(self.nomad.node_allocations, node_ids)):
+            for alloc in active_allocations(allocs, opts.ignore_system_jobs):
+                tracked[alloc["ID"]] = node_id
+
+        def drain(node_id):
+            full = self.nomad.node(node_id) or {}
+            unforced = node_is_draining(full) and deadline and int((full.get("DrainStrategy") or {}).get("Deadline") or 0) <= 0
+            if unforced or not node_is_draining(full):
+                self.nomad.drain(node_id, deadline, opts.ignore_system_jobs,
+                                 meta={"message": "circleci.server.nomad_client_roll window", TARGET_META: str(target)})
+        self._each(drain, node_ids)
+
+    def _window_done(self, window, nodes, tracked):
+        """The window's instances whose node is gone, never was, or finished draining with nothing running; and how many
+        of the allocations the roll saw running on them were killed."""
+        by_node = {stub["ID"]: stub for stub in nodes.values()}
+        candidates = []
+        done = []
+        for iid, (node_id, _since) in sorted(window.items()):
+            stub = by_node.get(node_id) if node_id else None
+            if node_id is None or stub is None or stub.get("Status") == "down":
+                done.append(iid)
+            elif not node_is_draining(stub):
+                candidates.append((iid, node_id))
+        killed = 0
+        reads = self._each(lambda pair: self.nomad.node_allocations(pair[1]), candidates)
+        for (iid, node_id), allocs in zip(candidates, reads):
+            if not active_allocations(allocs, self.options.ignore_system_jobs):
+                done.append(iid)
+                killed += sum(1 for alloc in allocs if alloc.get("ID") in tracked and was_killed(alloc))
+        return done, killed
+
+    def _terminate_window(self, done, result):
+        try:
+            self.provider.terminate(done)
+        except Exception:
+            self.changed = True
+            try:
+                live_now = {inst.id for inst in self.provider.describe().live()}
+                result["replaced"].extend(iid for iid in done if iid not in live_now)
+            except (RollError, NomadError):
+                pass
+            raise
+        self.changed = True
+        self._expected_desired -= len(done)
+        result["replaced"].extend(done)
 
     def _check_conflicts(self):
         """Before draining and before terminating: what else could replace or remove instances now (an AWS instance

@@ -44,13 +44,15 @@ def batch_surge(batch_len, max_unavailable):
     return max(0, batch_len - max_unavailable)
 
 
-STRATEGIES = ("auto", "batch", "surge")
+STRATEGIES = ("auto", "batch", "surge", "window")
 
 
 def choose_strategy(strategy, batch_size, outdated_count, target, max_size, raise_max_size):
     """(batch size, strategy used, why) for the operator's ``strategy`` and the group's limits.
 
     - ``batch``: ``batch_size`` instances at a time, each batch surged, drained and removed before the next;
+    - ``window``: a sliding window of ``batch_size``: the same surge and peak as ``batch``, but an old node leaves as soon
+      as its own drain ends and a replacement takes its place in the window, instead of the batch waiting for its slowest;
     - ``surge``: every replacement first, then one drain of every old node (the roll then lasts about one boot
       plus the longest job) when the maximum size allows ``target + outdated`` (or may be raised); else the
       largest surge the maximum size allows, in batches of that size;
@@ -63,6 +65,11 @@ def choose_strategy(strategy, batch_size, outdated_count, target, max_size, rais
     room = None if max_size is None else max(0, max_size - target)
     if strategy == "batch":
         return parse_batch_size(batch_size, outdated_count), "batch", "strategy=batch: batches of batch_size in series"
+    if strategy == "window":
+        size = parse_batch_size(batch_size, outdated_count)
+        return size, "window", ("strategy=window: at most %d old node(s) drain at a time; each leaves as soon as its jobs end and the "
+                                "next enters once its replacement is ready (the peak of batches of %d, without waiting for a "
+                                "batch's slowest drain)" % (size, size))
     if strategy == "surge":
         if room is None or room >= outdated_count:
             return outdated_count, "surge", "strategy=surge: the maximum size has room for every replacement at once"
@@ -102,15 +109,22 @@ def make_plan(group, batch_size, max_unavailable=0, target=None, in_progress_ids
     target = group.desired if target is None else target
     outdated = order_outdated(group.outdated(), set(in_progress_ids), serving_ids)
     size, used, why = choose_strategy(strategy, batch_size, len(outdated), target, group.max_size, raise_max_size)
-    batches = [[inst.id for inst in outdated[i:i + size]] for i in range(0, len(outdated), size)] if size else []
+    if used == "window":
+        # one sliding window over every outdated instance, ``size`` wide
+        batches = [[inst.id for inst in outdated]] if outdated else []
+    else:
+        batches = [[inst.id for inst in outdated[i:i + size]] for i in range(0, len(outdated), size)] if size else []
     floor = max(0, target - max_unavailable)
-    surges = [batch_surge(len(b), max_unavailable) for b in batches]
+    surges = [batch_surge(min(len(b), size), max_unavailable) for b in batches]
     # The group's size while a batch is in flight: every outdated instance not yet removed, plus enough
     # current ones that the batch's replacements are there before it is drained.
     peak = target
     remaining = len(outdated)
     live_current = len(group.current())
     for batch in batches:
+        if used == "window":
+            peak = max(peak, target + batch_surge(min(size, len(batch)), max_unavailable), len(group.live()))
+            break
         after = remaining - len(batch)
         needed_before = max(0, target - after - max_unavailable)
         peak = max(peak, remaining + max(live_current, needed_before))

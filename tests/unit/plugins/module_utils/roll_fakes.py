@@ -60,7 +60,9 @@ class World:
         self.calls = {}
         self.samples = []
         self.feed_every = feed_every
+        # a number, or a list of lengths the fed jobs take in turn
         self.feed_length = feed_length
+        self._feed_lengths = itertools.cycle(feed_length) if isinstance(feed_length, (list, tuple)) else itertools.repeat(feed_length)
         self.slots = slots
         self.queue = 0
         self.next_feed = feed_every
@@ -173,7 +175,7 @@ class World:
             if not candidates:
                 return
             node = min(candidates, key=lambda n: (len(self.running(n["ID"])), n["ID"]))
-            self.place(node["ID"], self.feed_length)
+            self.place(node["ID"], next(self._feed_lengths))
             self.queue -= 1
 
     def new_template(self, name="v2"):

@@ -528,3 +528,52 @@ def test_a_rerun_after_a_crash_while_paused_puts_back_the_recorded_replicas_not_
     assert roller.plan()["autoscaler"]["replicas"] == 2
     roller.run()
     assert autoscaler.spec == 2
+
+
+def test_window_keeps_the_batch_peak_and_lets_each_node_go_when_its_own_jobs_end():
+    def lab(strategy):
+        # one job per client, fed all the time, one in three long: a batch of two often waits for a long one, the window
+        # lets the other node go and takes the next
+        clock = FakeClock()
+        world = World(clock, size=6, slots=1, feed_every=5, feed_length=[500, 40, 40])
+        world.new_template()
+        clock.sleep(300)
+        options = RollOptions(batch_size="2", drain_deadline=1500, boot_timeout=300, poll_interval=5, timeout=20000, strategy=strategy)
+        return world, Roller(FakeProvider(world), FakeNomad(world), options, clock)
+    batch_world, batch_roller = lab("batch")
+    batch = batch_roller.run()
+    assert batch_world.killed == [] and batch_world.violations == []
+    world, roller = lab("window")
+    plan = roller.plan()
+    assert plan["strategy"] == "window" and plan["batch_size"] == 2 and plan["peak_desired"] == 8 == batch["plan"]["peak_desired"]
+    peaks = []
+    original = world.set_desired
+
+    def recording(desired, record=True):
+        peaks.append(desired)
+        original(desired, record)
+    world.set_desired = recording
+    result = roller.run()
+    assert max(peaks) == 8  # never above the batch's peak
+    assert world.violations == [] and world.killed == [] and result["killed"] == 0
+    assert world.min_ready_eligible(after=300) >= 6 and result["min_ready_eligible"] >= 6
+    assert sorted(result["replaced"]) == sorted(batch["replaced"]) and len(set(result["replaced"])) == 6
+    assert_all_current(world, 6)
+    assert world.state is None and world.max_size == 6 and world.suspended == set()
+    assert result["duration"] < 0.75 * batch["duration"], (result["duration"], batch["duration"])
+
+
+def test_window_resumes_after_a_fault_without_replacing_twice():
+    world, roller = make(job_lengths=[300, 60, 60, 60, 60, 60], strategy="window")
+    original = set(world.instances)
+    world.faults["terminate"] = 2  # the second termination fails
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    first = info.value.result["replaced"]
+    assert 0 < len(first) < 6 and world.violations == []
+    result = rerun(world, strategy="window").run()
+    assert result["plan"]["resuming"] is True
+    assert sorted(first + result["replaced"]) == sorted(original)
+    assert world.violations == [] and world.killed == []
+    assert world.min_ready_eligible() >= 6
+    assert_all_current(world, 6)
