@@ -35,7 +35,7 @@ class HopHooks:
     cloud_roles: tuple = ()            # run after the values hop, before the release diff
     post_roles: tuple = ()             # run after helm upgrade
     mongodb_min: str = ""              # the MongoDB version the hop needs before it starts
-    postgresql_recommended: str = ""   # a PostgreSQL major the release recommends (a warning, not a gate)
+    postgresql_recommended: str = ""   # a PostgreSQL major the release recommends (a warning, or the opt-in step)
     terraform_module: str = ""         # the server-terraform release the Nomad clients must be on first
     manual_after: tuple = ()           # (id, title, detail) left to the operator after the hop
     source: str = ""
@@ -69,7 +69,9 @@ MONGODB_CHAIN = (
     ("7.0", "7.0.15-debian-12-r2"),
 )
 MONGODB_REPOSITORY = "server-mongodb"
-# PostgreSQL 12 -> 14 (server-scripts upgrade-postgres-to-14; for server 4.9 and later).
+# PostgreSQL 12 -> 14 (the image of server-scripts upgrade-postgres-to-14; for server 4.9 and later). The collection
+# moves the data by dump and restore (counts compared) onto a new data directory instead of pg_upgrade --link in
+# place, so the 12 data stays untouched for a rollback.
 POSTGRESQL_14_TAG = "14.22.4094-4922444"
 POSTGRESQL_REPOSITORY = "server-postgres"
 
@@ -160,13 +162,35 @@ def _version_at_least(have: str, need: str) -> bool:
     return _key(minor_of(have)) >= _key(minor_of(need))
 
 
+def postgresql_procedure(namespace: str, version: str, tag: str = POSTGRESQL_14_TAG,
+                         registry: str = "cciserver.azurecr.io") -> list:
+    """What the PostgreSQL step of a hop does (the role ``postgresql_upgrade``), as commands an operator can follow."""
+    major = minor_of(version).split(".")[0]
+    dump = "/bitnami/postgresql/pre-upgrade-%s.sql" % major
+    return [
+        "Stop the application: kubectl -n %s scale deploy -l layer=application --replicas=0" % namespace,
+        "Count the rows of every table of every database (kept next to the dump).",
+        "Dump: kubectl -n %s exec postgresql-0 -- bash -c 'PGPASSWORD=\"$POSTGRES_PASSWORD\" pg_dumpall -U postgres "
+        "--clean --if-exists -f %s'" % (namespace, dump),
+        "Run PostgreSQL %s on a new data directory (the %s data stays in /bitnami/postgresql/data for a rollback): "
+        "postgresql.image.{registry: %s, repository: %s, tag: %s} and postgresql.postgresqlDataDir: "
+        "/bitnami/postgresql/data-%s" % (tag.split(".")[0], major, registry, POSTGRESQL_REPOSITORY, tag, tag.split(".")[0]),
+        "Restore: kubectl -n %s exec postgresql-0 -- bash -c 'PGPASSWORD=\"$POSTGRES_PASSWORD\" psql -U postgres -d "
+        "postgres -f %s'" % (namespace, dump),
+        "Count again and compare; then vacuumdb --all --analyze-in-stages.",
+    ]
+
+
 def plan_hops(path: list, namespace: str = "circleci-server", mongodb_version: str = "", mongodb_fcv: str = "",
-              postgresql_version: str = "", terraform_version: str = "", upgrade_mongodb: bool = False) -> dict:
+              postgresql_version: str = "", terraform_version: str = "", upgrade_mongodb: bool = False,
+              upgrade_postgresql: bool = False) -> dict:
     """Each hop of ``path`` (``UpgradePlan.as_dict()['path']``) with its hooks and whether it may start.
 
     A hop that needs what the cluster does not have yet is ``blocked`` (with the reason and the exact procedure)
     unless the run will do it itself (``upgrade_mongodb``). ``first_blocked`` is the index of the first blocked hop
     (None when none is): the run goes as far as the hop before it and stops there, before any change of that hop.
+    A PostgreSQL older than a hop recommends is a warning, or, with ``upgrade_postgresql``, the hop's ``postgresql``
+    step (dump, restore on the new major, counts compared) before its values hop.
     """
     if terraform_version:
         try:
@@ -175,6 +199,7 @@ def plan_hops(path: list, namespace: str = "circleci-server", mongodb_version: s
             raise HopsError("circleci_nomad_terraform_version: %s" % exc)
     hops, warnings = [], []
     mongodb_after = mongodb_version
+    postgresql_after = postgresql_version
     first_blocked = None
     for index, hop in enumerate(path):
         target_minor = ".".join(str(hop["to"]).split(".")[:2])
@@ -183,7 +208,7 @@ def plan_hops(path: list, namespace: str = "circleci-server", mongodb_version: s
             "index": index, "from": hop["from"], "to": hop["to"], "kind": hop.get("kind", "minor"),
             "kubernetes_range": hop.get("kubernetes_range"), "notes": list(hop.get("notes") or []),
             "cloud_roles": list(hooks.cloud_roles), "post_roles": list(hooks.post_roles),
-            "mongodb": None, "terraform_module": hooks.terraform_module or None,
+            "mongodb": None, "postgresql": None, "terraform_module": hooks.terraform_module or None,
             "manual_after": [{"id": i, "title": t, "detail": d} for i, t, d in hooks.manual_after],
             "blocked": [], "source": hooks.source,
         }
@@ -218,12 +243,21 @@ def plan_hops(path: list, namespace: str = "circleci-server", mongodb_version: s
                     hop["to"], hooks.terraform_module, hooks.source,
                     "; circleci_nomad_terraform_version is %s" % terraform_version if terraform_version else "",
                     hooks.terraform_module))
-        if hooks.postgresql_recommended and postgresql_version and \
-                _key(minor_of(postgresql_version))[0] < int(hooks.postgresql_recommended):
+        older = hooks.postgresql_recommended and postgresql_after and \
+            _key(minor_of(postgresql_after))[0] < int(hooks.postgresql_recommended)
+        if hooks.postgresql_recommended and postgresql_after and upgrade_postgresql:
+            # The step runs even when the image is already on the new major: a run stopped after the move resumes
+            # the restore there, and the values must keep the new image and data directory.
+            entry["postgresql"] = {"recommended": hooks.postgresql_recommended, "current": postgresql_after,
+                                   "upgrade": bool(older), "tag": POSTGRESQL_14_TAG}
+            postgresql_after = POSTGRESQL_14_TAG if older else postgresql_after
+        elif older:
             warnings.append(
-                "CircleCI Server %s recommends PostgreSQL %s; the internal PostgreSQL is %s (end of life). The upgrade "
-                "(server-scripts upgrade-postgres-to-14: downtime, one-way) is not part of this run." % (
-                    hop["to"], hooks.postgresql_recommended, minor_of(postgresql_version)))
+                "CircleCI Server %s recommends PostgreSQL %s; the internal PostgreSQL is %s (end of life). Run with "
+                "circleci_upgrade_postgresql: true to upgrade it in this run (downtime: the application is scaled "
+                "to 0; a dump of every database, restored on PostgreSQL %s, row counts compared), or by hand: %s" % (
+                    hop["to"], hooks.postgresql_recommended, minor_of(postgresql_after),
+                    hooks.postgresql_recommended, " ; ".join(postgresql_procedure(namespace, postgresql_after))))
         if entry["blocked"] and first_blocked is None:
             first_blocked = index
         hops.append(entry)

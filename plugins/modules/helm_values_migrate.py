@@ -71,6 +71,14 @@ options:
       - Before rewriting O(dest), keep a copy of it beside it (mode C(0600)), named with a timestamp.
     type: bool
     default: false
+  set_values:
+    description:
+      - Dotted keys to set after the migration (a key such as V(postgresql.image.tag) and its value) - what a run
+        changed outside the values (a data store it upgraded) and the values must say from now on, so that
+        the next C(helm upgrade) does not undo it. Missing mappings are created; each key set is a change in
+        RV(changes) (hop V(set)). A key that already holds the value is left alone.
+    type: dict
+    default: {}
   return_values:
     description:
       - How to return the migrated values in RV(values).
@@ -117,6 +125,15 @@ EXAMPLES = r"""
     to_version: 4.10.0
   check_mode: true
   diff: true
+
+- name: Migrate to 4.10.0 and pin the PostgreSQL 14 image the run moved the data to
+  circleci.server.helm_values_migrate:
+    src: /srv/circleci/values.yaml
+    from_version: 4.9.5
+    to_version: 4.10.0
+    set_values:
+      postgresql.image.tag: 14.22.4094-4922444
+      postgresql.postgresqlDataDir: /bitnami/postgresql/data-14
 
 - name: Migrate values held in a variable
   circleci.server.helm_values_migrate:
@@ -230,7 +247,7 @@ from ansible_collections.circleci.server.plugins.module_utils.files import (
 )
 from ansible_collections.circleci.server.plugins.module_utils.values import yamlfile
 from ansible_collections.circleci.server.plugins.module_utils.values.masking import mask_tree
-from ansible_collections.circleci.server.plugins.module_utils.values.migrations import MigrationError, migrate
+from ansible_collections.circleci.server.plugins.module_utils.values.migrations import MigrationError, migrate, set_values
 from ansible_collections.circleci.server.plugins.module_utils.versions import UnknownRelease, VersionError, normalise_version
 
 FILE_MODE = 0o600
@@ -284,6 +301,7 @@ def main():
             from_version=dict(type="raw", required=True),
             to_version=dict(type="raw", required=True),
             backup=dict(type="bool", default=False),
+            set_values=dict(type="dict", default={}),
             return_values=dict(type="str", choices=["masked", "unmasked", "none"], default="masked"),
         ),
         mutually_exclusive=[("src", "values")],
@@ -312,6 +330,7 @@ def main():
         else:
             tree, layout = yamlfile.from_plain(params["values"]), yamlfile.Layout()
         result = migrate(tree, params["from_version"], params["to_version"])
+        set_values(result, params["set_values"])
     except (InputError, yamlfile.ValuesFileError, MigrationError, VersionError, UnknownRelease) as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except  # a bug must still not write a half file

@@ -19,7 +19,8 @@ description:
     to do by hand (4.10 - the workflow retention setting).
   - A hop that needs something the cluster does not have yet is blocked, with the reason and the exact
     procedure; the run goes as far as the hop before it. With O(upgrade_mongodb), a MongoDB too old is upgraded by
-    the run instead (the chain is returned per hop).
+    the run instead (the chain is returned per hop); with O(upgrade_postgresql), so is a PostgreSQL older than a
+    hop recommends.
   - With O(mongodb_target), returns the MongoDB upgrade steps from O(mongodb_version) (and O(mongodb_fcv)) to it.
   - Reads nothing and changes nothing; it exists because the hop table is data in the collection's module_utils
     (one row per release), which a playbook cannot read otherwise.
@@ -74,6 +75,12 @@ options:
     description: Upgrade a MongoDB too old for a hop in the run (the server-scripts chain) instead of stopping.
     type: bool
     default: false
+  upgrade_postgresql:
+    description:
+      - Upgrade a PostgreSQL older than a hop recommends (12 before 4.10) in the run - the hop's C(postgresql) step
+        (dump, restore on the new major, row counts compared) - instead of a warning.
+    type: bool
+    default: false
   mongodb_target:
     description: Return RV(mongodb_steps), the MongoDB upgrade steps from O(mongodb_version) to this version.
     type: str
@@ -106,7 +113,8 @@ hops:
   description: >-
     Each hop of O(path), in order, with C(index), C(from), C(to), C(kind), C(kubernetes_range), C(notes),
     C(cloud_roles), C(post_roles) (role names of this collection), C(mongodb) (null, or C(min), C(current),
-    C(upgrade) and C(steps)), C(terraform_module), C(manual_after) (C(id), C(title), C(detail)), C(blocked) (the
+    C(upgrade) and C(steps)), C(postgresql) (null, or C(recommended), C(current), C(upgrade) and C(tag), when
+    O(upgrade_postgresql) upgrades it before the hop), C(terraform_module), C(manual_after) (C(id), C(title), C(detail)), C(blocked) (the
     reasons the hop cannot start, each with its procedure) and C(source).
   returned: always
   type: list
@@ -156,6 +164,7 @@ def main():
             postgresql_version=dict(type="str", default=""),
             nomad_terraform_version=dict(type="str", default=""),
             upgrade_mongodb=dict(type="bool", default=False),
+            upgrade_postgresql=dict(type="bool", default=False),
             mongodb_target=dict(type="str", default=""),
         ),
         supports_check_mode=True,
@@ -169,7 +178,8 @@ def main():
     try:
         plan = plan_hops(params["path"], namespace=params["namespace"], mongodb_version=params["mongodb_version"],
                          mongodb_fcv=params["mongodb_fcv"], postgresql_version=params["postgresql_version"],
-                         terraform_version=params["nomad_terraform_version"], upgrade_mongodb=params["upgrade_mongodb"])
+                         terraform_version=params["nomad_terraform_version"], upgrade_mongodb=params["upgrade_mongodb"],
+                         upgrade_postgresql=params["upgrade_postgresql"])
         steps = mongodb_steps(params["mongodb_version"], params["mongodb_fcv"], params["mongodb_target"]) \
             if params["mongodb_target"] else []
     except (HopsError, VersionError) as exc:

@@ -12,11 +12,12 @@ What lives in the data is kept here, per namespace:
   of ``featureCompatibilityVersion``, ``setFeatureCompatibilityVersion`` (only to the binary's minor or
   the one before; ``confirm: true`` required from 7.0), ``mongodump --archive=<path>`` and
   ``test -s <path>`` for a dump taken. The shells must be given ``-u root``.
-- PostgreSQL: ``psql ... -c 'SHOW server_version'`` prints the image's major.minor.
+- PostgreSQL: ``psql ... -c 'SHOW server_version'`` prints the image's major.minor; its data directories (the
+  major that created each, the tables' row counts), dumps and restores (``PostgresStandIn``).
 
 Each change is appended to ``<state dir>/datastores.jsonl`` (what tests read: FCV steps, dumps).
 Not modelled: the data itself, replica sets, authentication beyond the presence of ``-u root``, the
-``mongo``/``mongosh`` output formats beyond the JSON printed here, PostgreSQL major upgrades.
+``mongo``/``mongosh`` output formats beyond the JSON printed here, SQL, pg_upgrade.
 """
 from __future__ import annotations
 
@@ -140,35 +141,150 @@ class MongoStandIn:
         return json.dumps({"ok": 1}) + "\n", "", 0
 
 
-class PostgresStandIn:
-    """The internal PostgreSQL of one namespace: its version, from the image."""
+#: The databases and tables (with their row counts) of the internal PostgreSQL a lab installation starts with:
+#: a few of the real ones (server-scripts name domain, conductor_production, contexts_service_production).
+SEED_TABLES = {
+    "conductor_production": {"public.job_started_events": 250, "public.job_ended_events": 246},
+    "contexts_service_production": {"public.contexts": 4, "public.environment_variables": 11},
+    "domain": {"domain.orgs": 3, "domain.users": 12},
+}
+DEFAULT_DATA_DIR = "/bitnami/postgresql/data"
 
-    def __init__(self, namespace: str):
+
+def _container_env(pod: dict, name: str) -> dict:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    spec = next((c for c in containers if c.get("name") == name), containers[0] if containers else {})
+    return {e.get("name"): e.get("value") for e in spec.get("env") or [] if "value" in e}
+
+
+class PostgresStandIn:
+    """The internal PostgreSQL of one namespace: its data directories (each with the major that created it and its
+    databases' tables with row counts), dumps and files on the data volume, and psql's answers.
+
+    The data directory a Pod runs on is its ``POSTGRESQL_DATA_DIR`` (Bitnami's; the chart's
+    ``postgresql.postgresqlDataDir``). A directory that does not exist is created by the first binary that starts on
+    it (initdb: empty, except the lab's first one, which holds ``SEED_TABLES``); a binary of another major than the
+    directory's refuses to start (``CrashLoopBackOff``), as postgres does ("database files are incompatible").
+    ``kubectl exec`` in ``postgresql-*`` answers (with ``-U postgres``): ``SHOW server_version``, the row-count query
+    of the role postgresql_upgrade (anything with ``query_to_xml``: ``db|schema.table|count`` lines, also written to
+    the file after ``tee``), ``pg_dumpall ... -f <path>``, ``psql ... -f <path>`` (restores such a dump: drops and
+    recreates its databases), ``test -s <path>``, ``cat <path>``, ``touch <path>``, ``vacuumdb``.
+    Not modelled: SQL, roles, locales, extensions, concurrent writes, pg_upgrade.
+    """
+
+    def __init__(self, namespace: str, journal: _Journal | None = None, tables: dict | None = None):
         self.namespace = namespace
+        self.journal = journal or _Journal(None)
+        self.seed = tables if tables is not None else SEED_TABLES
+        self.dirs: dict = {}     # data dir -> {"major": "12", "tables": {db: {table: rows}}}
+        self.files: dict = {}    # path on the data volume -> content (dumps: their tables)
 
     def install(self, kube) -> None:
+        kube.controllers.pod_state_hooks.append(self.pod_state)
         kube.set_exec(self.namespace, "postgresql-", "", stdout=self.exec)
 
+    def _ours(self, pod: dict) -> bool:
+        return pod["metadata"].get("namespace") == self.namespace and pod["metadata"]["name"].startswith("postgresql-")
+
     @staticmethod
-    def exec(pod: dict, container, argv: list) -> tuple:
+    def _binary(pod: dict) -> str:
+        minor = image_version(_container_image(pod, "postgresql"))[0]
+        return minor.split(".")[0] if minor else ""
+
+    @staticmethod
+    def _data_dir(pod: dict) -> str:
+        return _container_env(pod, "postgresql").get("POSTGRESQL_DATA_DIR") or DEFAULT_DATA_DIR
+
+    def _data(self, pod: dict) -> dict:
+        """The data directory ``pod`` runs on, created (initdb) by its binary when it does not exist yet."""
+        binary, data_dir = self._binary(pod), self._data_dir(pod)
+        if data_dir not in self.dirs:  # initdb
+            first = not self.dirs
+            self.dirs[data_dir] = {"major": binary, "tables": json.loads(json.dumps(self.seed)) if first else {}}
+            self.journal.write(store="postgresql", event="initdb", dir=data_dir, major=binary, seeded=first)
+        return self.dirs[data_dir]
+
+    def pod_state(self, pod: dict):
+        if not self._ours(pod):
+            return None
+        binary, data_dir = self._binary(pod), self._data_dir(pod)
+        if not binary:
+            return None
+        if self._data(pod)["major"] != binary:
+            self.journal.write(store="postgresql", event="refused-to-start", binary=binary, dir=data_dir,
+                               major=self.dirs[data_dir]["major"])
+            return "CrashLoopBackOff"
+        return None
+
+    def exec(self, pod: dict, container, argv: list) -> tuple:
         del container
         line = " ".join(argv)
-        if not re.search(r"(?<![\w-])psql(?![\w-])", line):
+        data = self._data(pod)
+        if data["major"] != self._binary(pod):
+            return "", "error: unable to upgrade connection: container not found (lab: CrashLoopBackOff)\n", 1
+        path = r"['\"]?(/[\w./-]+)['\"]?"
+        test = re.search(r"\btest -[se] " + path, line)
+        if test:
+            return "", "", 0 if self.files.get(test.group(1)) else 1
+        touch = re.search(r"\btouch " + path, line)
+        if touch:
+            self.files.setdefault(touch.group(1), "touched")
+            return "", "", 0
+        cat = re.search(r"\bcat " + path, line)
+        if cat:
+            if cat.group(1) not in self.files:
+                return "", "cat: %s: No such file or directory\n" % cat.group(1), 1
+            return str(self.files[cat.group(1)]), "", 0
+        if "vacuumdb" in line:
+            return "", "vacuumdb: processing database ...\n", 0
+        tool = re.search(r"(?<![\w-])(psql|pg_dumpall)(?![\w-])", line)
+        if not tool:
             return "", "lab: %s: not scripted in the PostgreSQL stand-in\n" % (argv[0] if argv else ""), 127
+        if not re.search(r"(-U|--username)[ =]postgres\b", line):
+            return "", "psql: error: FATAL: role \"root\" does not exist (lab: pass -U postgres)\n", 2
+        if tool.group(1) == "pg_dumpall":
+            dump = re.search(r"(?:-f|--file)[ =]" + path, line)
+            if not dump:
+                return "", "lab: pg_dumpall without -f is not scripted in the PostgreSQL stand-in\n", 1
+            self.files[dump.group(1)] = {"major": data["major"], "tables": json.loads(json.dumps(data["tables"]))}
+            self.journal.write(store="postgresql", event="dump", path=dump.group(1), major=data["major"],
+                               rows=_rows(data["tables"]))
+            return "", "", 0
+        restore = re.search(r"(?:-f|--file)[ =]" + path, line)
+        if restore:
+            dump = self.files.get(restore.group(1))
+            if not isinstance(dump, dict):
+                return "", "psql: error: %s: No such file or directory\n" % restore.group(1), 1
+            data["tables"].update(json.loads(json.dumps(dump["tables"])))
+            self.journal.write(store="postgresql", event="restore", path=restore.group(1), major=data["major"],
+                               from_major=dump["major"], rows=_rows(data["tables"]))
+            return "SET\nCREATE DATABASE\nCOPY 12\n", "", 0
+        if "query_to_xml" in line:
+            out = "".join("%s|%s|%d\n" % (db, table, rows) for db in sorted(data["tables"])
+                          for table, rows in sorted(data["tables"][db].items()))
+            tee = re.search(r"\btee " + path, line)
+            if tee:
+                self.files[tee.group(1)] = out
+            return out, "", 0
         if "server_version" in line or "version()" in line:
             return image_version(_container_image(pod, "postgresql"))[0] + "\n", "", 0
         return "", "lab: this query is not scripted in the PostgreSQL stand-in\n", 1
 
 
+def _rows(tables: dict) -> int:
+    return sum(rows for db in tables.values() for rows in db.values())
+
+
 def install(kube, namespace: str, spec: dict | None, journal_path: str | None) -> dict:
     """Put the data-store stand-ins of ``namespace`` into the lab cluster (scenario key ``datastores``:
-    ``{mongodb: {fcv: "3.6"}}``; without an FCV, the first MongoDB Pod's minor)."""
+    ``{mongodb: {fcv: "3.6"}, postgresql: {tables: {db: {table: rows}}}}``; without an FCV, the first MongoDB Pod's
+    minor; without tables, ``SEED_TABLES``)."""
     spec = spec or {}
     if journal_path and os.path.exists(journal_path):
         os.remove(journal_path)  # a lab brought up again in the same state dir starts a new journal
     journal = _Journal(journal_path)
     mongo = MongoStandIn(namespace, journal, (spec.get("mongodb") or {}).get("fcv"))
     mongo.install(kube)
-    postgres = PostgresStandIn(namespace)
+    postgres = PostgresStandIn(namespace, journal, (spec.get("postgresql") or {}).get("tables"))
     postgres.install(kube)
     return {"mongodb": mongo, "postgresql": postgres}

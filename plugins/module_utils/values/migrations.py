@@ -27,6 +27,7 @@ from ansible_collections.circleci.server.plugins.module_utils.values.masking imp
 from ansible_collections.circleci.server.plugins.module_utils.values.yamlfile import (
     CommentedMap,
     CommentedSeq,
+    from_plain,
     to_plain,
 )
 from ansible_collections.circleci.server.plugins.module_utils.versions import PATCH, SERVER, Catalog, Version, parse_version
@@ -850,6 +851,33 @@ def check_shapes(tree, name="the values"):
                 "%s: %s is a %s, but CircleCI Server reads it as a mapping of settings (for example %s:\n  "
                 "key: value). Fix it in the values file (or restore the file from its backup); nothing was "
                 "changed." % (name, T.dotted(path), kind, path[-1]))
+
+
+def set_values(result: MigrationResult, values: dict, reason: str = "set_values") -> None:
+    """Set dotted keys (``{"postgresql.image.tag": "14.22..."}``) in ``result.tree`` after the hops, creating the
+    mappings on the way, each recorded as a change; a key already holding that value is left alone. For what a run
+    changed besides the values (a data store it upgraded) and the values must now say."""
+    for dotted_key, value in (values or {}).items():
+        path = tuple(str(dotted_key).split("."))
+        if not all(path):
+            raise MigrationError("set_values: %r is not a dotted key such as postgresql.image.tag" % (dotted_key,))
+        node = result.tree
+        for index, key in enumerate(path[:-1]):
+            if key not in node:
+                T.insert(node, len(node), key, from_plain({}))
+            elif not isinstance(node[key], dict):
+                raise MigrationError("set_values: %s is not a mapping in the values (it holds a %s); cannot set %s" % (
+                    T.dotted(path[:index + 1]), type(to_plain(node[key])).__name__, dotted_key))
+            node = node[key]
+        if path[-1] in node and to_plain(node[path[-1]]) == value:
+            continue
+        before = node.get(path[-1])
+        action = "changed" if path[-1] in node else "added"
+        if path[-1] in node:
+            T.replace(node, path[-1], from_plain(value))
+        else:
+            T.insert(node, len(node), path[-1], from_plain(value))
+        result.changes.append(Change("set", path, action, copy.deepcopy(before), copy.deepcopy(value), reason))
 
 
 def migrate(tree, from_version, to_version, catalog=None) -> MigrationResult:

@@ -73,6 +73,32 @@ def test_postgresql_12_gets_a_recommendation_not_a_gate():
                           terraform_version="4.10.0")
     assert plan["first_blocked"] is None
     assert len(plan["warnings"]) == 1 and "PostgreSQL 14" in plan["warnings"][0]
+    assert "circleci_upgrade_postgresql: true" in plan["warnings"][0] and "pg_dumpall" in plan["warnings"][0]
+    assert plan["hops"][-1]["postgresql"] is None
+
+
+def test_the_postgresql_opt_in_plans_the_step_on_the_hop_that_recommends_14_only():
+    plan = hops.plan_hops(path("4.2.7"), mongodb_version="7.0.15", postgresql_version="12.6.0",
+                          terraform_version="4.10.0", upgrade_postgresql=True)
+    assert plan["warnings"] == []
+    steps = {hop["to"]: hop["postgresql"] for hop in plan["hops"] if hop["postgresql"]}
+    assert list(steps) == [NEWEST]
+    assert steps[NEWEST] == {"recommended": "14", "current": "12.6.0", "upgrade": True, "tag": hops.POSTGRESQL_14_TAG}
+    done = hops.plan_hops(path("4.9.5"), mongodb_version="7.0.15", postgresql_version=hops.POSTGRESQL_14_TAG,
+                          terraform_version="4.10.0", upgrade_postgresql=True)
+    assert done["warnings"] == [] and done["hops"][-1]["postgresql"]["upgrade"] is False, "a PostgreSQL 14 is not moved"
+
+
+def test_the_real_kubernetes_ranges_refuse_the_path_before_its_first_hop():
+    """What upgrade.yml's preflight stops on (server_version_info's problems): no Kubernetes version is inside every
+    range of 4.6 -> the newest, so on the lab's 1.27 the first hop already cannot start."""
+    plan = plan_upgrade("4.6.6", NEWEST, catalog=Catalog())
+    problems = plan.kubernetes_problems("1.27.3")
+    assert len(problems) == 1
+    assert "Kubernetes 1.27 is outside 1.31-1.31" in problems[0] and "4.6.6 -> 4.7.15 cannot start" in problems[0]
+    widened = plan_upgrade("4.6.6", NEWEST, catalog=Catalog(kubernetes_overrides={
+        "4.7": "1.27-1.33", "4.8": "1.27-1.35", "4.9": "1.27-1.35", "4.10": "1.27-1.35"}))
+    assert widened.kubernetes_problems("1.27.3") == []
 
 
 @pytest.mark.parametrize("version,fcv,target,expected", [

@@ -146,3 +146,24 @@ def test_bad_input_fails_and_writes_nothing(capsys, tmp_path, text, versions, me
 def test_missing_src_fails(capsys, tmp_path):
     code, result = run_module(capsys, _args(tmp_path / "nope.yaml"))
     assert code == 1 and "does not exist" in result["msg"]
+
+
+def test_set_values_pins_keys_after_the_migration_keeps_comments_and_is_idempotent(capsys, values_file):
+    pins = {"postgresql.image.tag": "14.22.4094-4922444", "postgresql.postgresqlDataDir": "/bitnami/postgresql/data-14",
+            "global.license": "L1C3NS3"}
+    code, result = run_module(capsys, _args(values_file, set_values=pins))
+    assert code == 0 and result["changed"] is True
+    text = values_file.read_text()
+    assert "# keep me secret" in text and "machine_provisioner:" in text
+    assert "postgresql:\n  image:\n    tag: 14.22.4094-4922444\n  postgresqlDataDir: /bitnami/postgresql/data-14\n" in text
+    pinned = [(c["path"], c["action"]) for c in result["changes"] if c["hop"] == "set"]
+    assert pinned == [("postgresql.image.tag", "added"), ("postgresql.postgresqlDataDir", "added")]
+    code, again = run_module(capsys, dict(src=str(values_file), from_version="4.3.9", to_version="4.3.9",
+                                          set_values=pins))
+    assert code == 0 and again["changed"] is False and values_file.read_text() == text
+
+
+def test_set_values_refuses_a_path_through_a_scalar(capsys, values_file):
+    code, result = run_module(capsys, _args(values_file, set_values={"global.license.tag": "x"}))
+    assert code == 1 and "global.license is not a mapping" in result["msg"] and "L1C3NS3" not in result["msg"]
+    assert values_file.read_text() == VALUES_4_2

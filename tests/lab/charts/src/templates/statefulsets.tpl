@@ -3,7 +3,8 @@ The data layer: StatefulSets with volumeClaimTemplates (the names the Velero pod
 and the `vault` StatefulSet only while Tink is not enabled ("If tink.enabled is true, vault will not
 be deployed"); its `data` claim leaves the PVC `data-vault-0` behind once Tink takes over.
 The MongoDB and PostgreSQL images come from <store>.image.{registry,repository,tag} (the tag is the
-version the lab's data-store stand-in reports); MongoDB's custom probes (4.10: mongosh) are rendered.
+version the lab's data-store stand-in reports); MongoDB's custom probes (4.10: mongosh) are rendered;
+PostgreSQL's data directory (Bitnami's POSTGRESQL_DATA_DIR) from postgresql.postgresqlDataDir.
 */ -}}
 {{- $root := . -}}
 {{- $v := .Values.AsMap -}}
@@ -11,7 +12,7 @@ version the lab's data-store stand-in reports); MongoDB's custom probes (4.10: m
 {{- $nomad := dict "name" "nomad-server" "image" "hashicorp/nomad" "tag" "1.6.3" "replicas" (dig "nomad" "server" "replicas" 3 $v) "ports" (list 4646 4647 4648) "annotations" dict -}}
 {{- $sets = append $sets $nomad -}}
 {{- if dig "postgresql" "internal" true $v }}
-{{- $sets = append $sets (dict "name" "postgresql" "image" (dig "postgresql" "image" "repository" "postgresql" $v) "registry" (dig "postgresql" "image" "registry" "" $v) "tag" (dig "postgresql" "image" "tag" "12.6.0" $v) "replicas" 1 "ports" (list 5432) "claim" "data" "size" (dig "postgresql" "primary" "persistence" "size" "8Gi" $v) "annotations" (dig "postgresql" "primary" "podAnnotations" dict $v)) -}}
+{{- $sets = append $sets (dict "name" "postgresql" "image" (dig "postgresql" "image" "repository" "postgresql" $v) "registry" (dig "postgresql" "image" "registry" "" $v) "tag" (dig "postgresql" "image" "tag" "12.6.0" $v) "replicas" 1 "ports" (list 5432) "claim" "data" "size" (dig "postgresql" "primary" "persistence" "size" "8Gi" $v) "annotations" (dig "postgresql" "primary" "podAnnotations" dict $v) "env" (dict "POSTGRESQL_DATA_DIR" (dig "postgresql" "postgresqlDataDir" "/bitnami/postgresql/data" $v))) -}}
 {{- end }}
 {{- if dig "mongodb" "internal" true $v }}
 {{- $sets = append $sets (dict "name" "mongodb" "image" (dig "mongodb" "image" "repository" "mongodb" $v) "registry" (dig "mongodb" "image" "registry" "" $v) "tag" (dig "mongodb" "image" "tag" "3.6.22-debian-9-r38" $v) "liveness" (dig "mongodb" "customLivenessProbe" dict $v) "readiness" (dig "mongodb" "customReadinessProbe" dict $v) "replicas" 1 "ports" (list 27017) "claim" "datadir" "size" (dig "mongodb" "persistence" "size" "8Gi" $v) "annotations" (dig "mongodb" "podAnnotations" dict $v)) -}}
@@ -62,6 +63,13 @@ spec:
           {{- with $s.readiness }}
           readinessProbe:
             {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with $s.env }}
+          env:
+            {{- range $name, $value := . }}
+            - name: {{ $name }}
+              value: {{ $value | quote }}
+            {{- end }}
           {{- end }}
           ports:
             {{- range $s.ports }}
