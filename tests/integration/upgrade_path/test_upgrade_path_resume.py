@@ -1,37 +1,17 @@
-"""upgrade.yml against an installation on 4.6.6 whose MongoDB is still 3.6 (lab scenario aws-4.6): the plan of the
-whole path in check mode, a fault in the middle hop and the re-run that continues from it, and the stop before the
-hop that needs a newer MongoDB, with the procedure.
+"""upgrade.yml against an installation on 4.6.6 whose MongoDB is still 3.6 (lab scenario aws-4.6): a fault in the
+middle hop and the re-run that continues from it, the stop before the hop that needs a newer MongoDB (with the
+procedure), then the plan of the rest of the path in check mode with the data-store opt-ins.
 
 One chain of runs on one lab (module scope): the tests run in file order and each relies on the one before.
+The refusal of the path on the real Kubernetes ranges is shown by the planner's unit test
+(tests/unit/plugins/module_utils/test_hops.py::test_the_real_kubernetes_ranges_refuse_the_path_before_its_first_hop)
+and, for the preflight role that stops on it, by tests/integration/preflight (k8s130).
 """
 from __future__ import annotations
 
 from .common import history, journal, lab_fixture, play
 
 lab = lab_fixture("aws-4.6")
-
-
-def test_check_mode_plans_every_hop_and_writes_nothing(lab, run):
-    with open(lab.files["values"]) as handle:
-        values_before = handle.read()
-    planned = play(run, lab, "--check", "-e", "circleci_upgrade_mongodb=true")
-    assert lab.admin.requests() == [], "check mode must not write to the cluster or the clouds"
-    with open(lab.files["values"]) as handle:
-        assert handle.read() == values_before
-    for line in ("Hop 1/4: 4.6.6 -> 4.7.15", "Hop 2/4: 4.7.15 -> 4.8.12", "Hop 3/4: 4.8.12 -> 4.9.5",
-                 "Hop 4/4: 4.9.5 -> 4.10.0", "this run upgrades it: 4.0 -> 4.2 -> 4.4",
-                 "this run upgrades it: 5.0 -> 6.0 -> 7.0"):
-        assert line in planned.stdout
-    for version in ("4.7.15", "4.8.12", "4.9.5", "4.10.0"):
-        assert "TASK [Upgrade the release to %s]" % version in planned.stdout, "each hop is planned in check mode"
-    assert list(history(lab).values()) == ["4.6.6"]
-
-
-def test_check_mode_refuses_the_path_on_the_real_kubernetes_ranges(lab, run):
-    refused = play(run, lab, "--check", check=False, overrides=False)
-    assert refused.returncode != 0
-    assert "Kubernetes 1.27 is outside 1.31-1.31" in refused.stdout and "upgrade to 4.6.6" not in refused.stdout
-    assert lab.admin.requests() == []
 
 
 def test_a_fault_in_the_middle_hop_stops_the_run(lab, run):
@@ -62,3 +42,20 @@ def test_the_rerun_continues_from_that_hop_and_stops_before_the_mongodb_hop(lab,
     assert not [e for e in journal(lab) if e["event"] in ("dump", "fcv")], "MongoDB untouched (no dump, no FCV change)"
     assert "TASK [Upgrade the release to 4.9.5]" not in stopped.stdout
     assert "TASK [Migrate the values to 4.9.5]" not in stopped.stdout
+
+
+def test_check_mode_plans_every_hop_left_and_writes_nothing(lab, run):
+    with open(lab.files["values"]) as handle:
+        values_before = handle.read()
+    lab.admin.clear_requests()
+    planned = play(run, lab, "--check", "-e", "circleci_upgrade_mongodb=true", "-e", "circleci_upgrade_postgresql=true")
+    assert lab.admin.requests() == [], "check mode must not write to the cluster or the clouds"
+    with open(lab.files["values"]) as handle:
+        assert handle.read() == values_before
+    for line in ("Hop 1/2: 4.8.12 -> 4.9.5", "Hop 2/2: 4.9.5 -> 4.10.0", "this run upgrades it: 4.0 -> 4.2 -> 4.4",
+                 "this run upgrades it: 5.0 -> 6.0 -> 7.0", "PostgreSQL 12.16.37-7629bfd -> 14.22.4094-4922444 first"):
+        assert line in planned.stdout, line
+    for version in ("4.9.5", "4.10.0"):
+        assert "TASK [Upgrade the release to %s]" % version in planned.stdout, "each hop is planned in check mode"
+    assert "postgresql.postgresqlDataDir" in planned.stdout or "data-14" in planned.stdout
+    assert list(history(lab).values()) == ["4.6.6", "4.7.15", "4.8.12"]
