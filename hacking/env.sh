@@ -8,6 +8,13 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
 # Ansible's, molecule's and ansible-lint's own state (local tmp, molecule's ephemeral directories, galaxy
 # cache) in the checkout's ignored .cache/, not in ~/.ansible.
 export ANSIBLE_HOME=${CIRCLECI_SERVER_ANSIBLE_HOME:-$_root/.cache/ansible-home}
+# The "remote" temp dir of local and lab connections: its default, ~/.ansible/tmp, ignores ANSIBLE_HOME. A host
+# reached over SSH (the services box) names its own ansible_remote_tmp.
+export ANSIBLE_REMOTE_TMP=$ANSIBLE_HOME/tmp-remote
+# kubectl's discovery/http cache and helm's cache, config and data: also in .cache/, not in ~/.kube and ~/.cache.
+# A test that needs a clean helm config sets its own.
+export KUBECACHEDIR=$_root/.cache/kube-cache
+export HELM_CACHE_HOME=$_root/.cache/helm/cache HELM_CONFIG_HOME=$_root/.cache/helm/config HELM_DATA_HOME=$_root/.cache/helm/data
 # Interpreter discovery on these machines can find a broken pyenv shim; name the venv's python.
 export ANSIBLE_PYTHON_INTERPRETER=$_root/.venv/bin/python
 export ANSIBLE_LOCALHOST_WARNING=false

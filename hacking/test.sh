@@ -78,9 +78,12 @@ stage_molecule() {
   return $rc
 }
 
-# Tests run the checkout and leave the user's home alone: no circleci.server in ~/.ansible/collections.
-home_collection=$HOME/.ansible/collections/ansible_collections/circleci/server
-home_state() { find "$home_collection" -maxdepth 0 -printf '%T@\n' 2>/dev/null; }
+# Tests run the checkout and leave the user's home alone: no circleci.server in ~/.ansible/collections, no task's
+# temp dir in ~/.ansible/tmp (each task makes and removes one there, which moves the folder's mtime), no kubectl or
+# helm cache or config.
+home_paths=("$HOME/.ansible/collections/ansible_collections/circleci/server" "$HOME/.ansible/tmp" "$HOME/.kube/cache"
+            "$HOME/.cache/helm" "$HOME/.config/helm" "$HOME/.local/share/helm")
+home_state() { find "${home_paths[@]}" -maxdepth 0 -printf '%p %T@\n' 2>/dev/null; }
 home_before=$(home_state)
 
 declare -a summary
@@ -97,11 +100,11 @@ for stage in "${stages[@]}"; do
 done
 
 home_after=$(home_state)
-if [[ -n $home_after && $home_after != "$home_before" ]]; then
-  summary+=("home         FAIL  (this run wrote $home_collection)")
+if [[ $home_after != "$home_before" ]]; then
+  summary+=("home         FAIL  (this run wrote in: $(diff <(echo "$home_before") <(echo "$home_after") | sed -n 's/^> \([^ ]*\) .*/\1/p' | tr '\n' ' '))")
   failed=1
 else
-  summary+=("home         PASS  (no circleci.server written to ~/.ansible/collections)")
+  summary+=("home         PASS  (nothing written to ~/.ansible/collections, ~/.ansible/tmp, ~/.kube/cache, helm's homes)")
 fi
 
 echo "===== summary ====="

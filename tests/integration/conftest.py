@@ -47,6 +47,11 @@ def ansible_env():
     )
     # ansible's own state (local tmp, galaxy cache) in the checkout's .cache/, never in ~/.ansible.
     env.setdefault("ANSIBLE_HOME", str(REPO_ROOT / ".cache" / "ansible-home"))
+    # The default remote tmp of local connections, ~/.ansible/tmp, ignores ANSIBLE_HOME.
+    env.setdefault("ANSIBLE_REMOTE_TMP", os.path.join(env["ANSIBLE_HOME"], "tmp-remote"))
+    env.setdefault("KUBECACHEDIR", str(REPO_ROOT / ".cache" / "kube-cache"))
+    for kind in ("cache", "config", "data"):
+        env.setdefault("HELM_%s_HOME" % kind.upper(), str(REPO_ROOT / ".cache" / "helm" / kind))
     env["PATH"] = "%s:%s" % (REPO_ROOT / ".venv" / "bin", env.get("PATH", ""))
     return env
 
