@@ -276,7 +276,8 @@ def test_desired_changed_by_another_scaler_mid_roll_stops_the_roll(aws_roll_lab,
 
 def test_gcp_regional_group_with_its_autoscaler_resumes_after_a_stop_between_surge_and_drain(gcp_roll_lab, roll):
     """A regional group of 4 with server-terraform's defaults (no update policy, so GCP's PROACTIVE; an autoscaler, ON);
-    instance_template given to the module: it sets the template with an OPPORTUNISTIC policy, turns the autoscaler OFF."""
+    instance_template given to the module: it sets the template with an OPPORTUNISTIC policy, turns the autoscaler OFF.
+    The sliding window of 2 (the strategy's lab run: resume after a stop between surge and drain)."""
     lab = gcp_roll_lab
     size, scope, name = 4, "regions/" + REGION, "lab-nomad-client-group"
     lab.gcp.create_template(PROJECT, "nomad-clients-1")
@@ -284,14 +285,16 @@ def test_gcp_regional_group_with_its_autoscaler_resumes_after_a_stop_between_sur
     lab.gcp.create_regional_mig(PROJECT, REGION, name, "nomad-clients-1", size, "lab-nomad-client")
     lab.gcp.create_autoscaler(PROJECT, scope, "lab-nomad-client-autoscaler", name, mode="ON", min_replicas=1, max_replicas=10)
     settle(lab)
-    args = dict(lab.base_args(regional=True), group_name=name, batch_size="2", drain_deadline=900, instance_template="nomad-clients-2")
+    args = dict(lab.base_args(regional=True), group_name=name, batch_size="2", drain_deadline=900, instance_template="nomad-clients-2",
+                strategy="window")
     before = lab.mutations()
     plan, proc = roll(args, check_mode=True)
-    assert [len(b) for b in plan["plan"]["batches"]] == [2, 2] and lab.mutations() == before, plan
+    assert plan["plan"]["strategy"] == "window" and plan["plan"]["peak_desired"] == size + 2, plan
+    assert [len(b) for b in plan["plan"]["batches"]] == [size] and lab.mutations() == before, plan
     assert plan["plan"]["group_scaling"] == ["autoscaler lab-nomad-client-autoscaler (mode ON): set to OFF for the roll, then back to ON"]
     old = {i["name"] for i in lab.gcp.instances(PROJECT, scope, name)}
     started = lab.clock.now()
-    # 1. batch 1 surged, then its first drain fails: the group stays surged, its autoscaler OFF (ON, it would scale in)
+    # 1. the window's replacements up, then its first drain fails: the group stays surged, its autoscaler OFF (ON, it would scale in)
     lab.faults.add("nomad", "POST", r"/v1/node/[^/]+/drain$", nth=1, status=400, message="injected fault")
     first, proc = roll(args)
     assert first["failed"] is True and "injected fault" in first["msg"] and first["replaced"] == [], first["msg"]
@@ -303,7 +306,7 @@ def test_gcp_regional_group_with_its_autoscaler_resumes_after_a_stop_between_sur
     second, proc = roll(args)
     assert not second.get("failed"), second["msg"]
     assert second["plan"]["resuming"] is True and second["plan"]["target_desired"] == size
-    assert second["batches"][0]["surge"] == 0  # the first run's replacements reused
+    assert len({i["instance_id"] for i in lab.world.instances()}) == 2 * size  # the first run's replacements reused, none twice
     assert set(second["replaced"]) == old and second["killed"] == 0 and lab.nomad.stats()["killed"] == 0
     instances = lab.gcp.instances(PROJECT, scope, name)
     assert len(instances) == size and {i["template"] for i in instances} == {"nomad-clients-2"}
