@@ -85,9 +85,7 @@ def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll_playbook):
     for event in result["batches"]:
         assert event["ready"] - event["started"] >= BOOT * 0.9  # surged instances had to boot
         assert event["killed"] == 0
-
-    again, proc = roll(args)
-    assert again["changed"] is False and again["replaced"] == [], again
+    # (the re-run that changes nothing: the role test, through ansible-playbook, and the GCP test)
 
 
 def test_aws_batch_resumes_after_faults_between_surge_and_drain_and_between_drain_and_terminate(aws_roll_lab, roll):
