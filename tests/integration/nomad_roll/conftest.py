@@ -162,7 +162,7 @@ def roll_playbook(run, tmp_path):
 
 
 @pytest.fixture
-def roll():
+def roll(tmp_path):
     """Runs the module's ``main()`` in this process, as ansible-playbook would run it, minus ansible-playbook's own start-up
     (15-20 s a run on a loaded 2-core machine, most of these tests' time); returns (result dict, the module's output).
     ``roll_playbook`` goes through ansible-playbook (test_aws_launch_template_roll_kills_no_job, and the role test)."""
@@ -174,7 +174,9 @@ def roll():
 
     def _roll(args, check_mode=False):
         out = io.StringIO()
-        with patch_module_args(dict(args, _ansible_check_mode=check_mode)), contextlib.redirect_stdout(out):
+        # a module temp dir, should the module want one, under the test's temp dir (the default is ~/.ansible/tmp)
+        module_args = dict(args, _ansible_check_mode=check_mode, _ansible_remote_tmp=str(tmp_path / "module-tmp"))
+        with patch_module_args(module_args), contextlib.redirect_stdout(out):
             with contextlib.suppress(SystemExit):
                 nomad_client_roll.main()
         return json.loads(out.getvalue()), out.getvalue()
