@@ -23,7 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = os.path.join(ROOT, "roles", "inputs", "meta", "argument_specs.yml")
 OUT_DIR = os.path.join(ROOT, "playbooks", "awx")
 PLAYBOOK_OF = {"upgrade_4_3": "upgrade-4.3.yml", "migrate_3_to_4": "migrate-3-to-4.yml",
-               "install": "install.yml", "upgrade": "upgrade.yml", "upgrade_2_19": "upgrade-2.19.yml"}
+               "install": "install.yml", "upgrade": "upgrade.yml", "upgrade_2_19": "upgrade-2.19.yml",
+               "migrate_2_19_to_3": "migrate-2.19-to-3.yml"}
 
 
 MARKUP = re.compile(r"\b[CVEIOR]\(([^()]*)\)")

@@ -110,8 +110,29 @@ setup_openssh_server() {
   return 0
 }
 
+setup_postgresql() {
+  # The 2.19 -> 3.x migration lab runs real PostgreSQL (tests/lab/pg.py): throwaway clusters started by the
+  # tests with initdb/pg_ctl on 127.0.0.1, never the system service (policy-rc.d keeps it from starting).
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    log "postgresql present"; return
+  fi
+  if [[ $(id -u) -ne 0 ]]; then
+    log "postgresql missing and not root: install it (apt-get install postgresql) for the migrate-2.19 lab"; return
+  fi
+  log "installing Debian's postgresql (not started: the lab runs its own clusters)"
+  local policy=/usr/sbin/policy-rc.d added=""
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 0755 "$policy"; added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null \
+    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null; }
+  [[ -n $added ]] && rm -f "$policy"
+  return 0
+}
+
 setup_venv
 setup_openssh_server
+setup_postgresql
 setup_kube_binaries
 setup_collections
 setup_ansible_test_bootstrap

@@ -35,6 +35,10 @@ def bring_up(lab) -> None:
         from .seed_kots import bring_up_kots  # pylint: disable=import-outside-toplevel
         bring_up_kots(lab, scenario)
         return
+    if scenario.get("kind") == "migrate-2.19":  # a 2.19 box and a 3.x cluster, real PostgreSQL: tests/lab/migrate219.py
+        from .migrate219 import bring_up_migrate219  # pylint: disable=import-outside-toplevel
+        bring_up_migrate219(lab, scenario)
+        return
     if scenario.get("kind") == "box-2.19":  # a 2.19 services box over SSH and its Nomad clients: tests/lab/box/
         from .box import bring_up_box  # pylint: disable=import-outside-toplevel
         bring_up_box(lab, scenario)

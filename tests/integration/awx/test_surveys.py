@@ -21,7 +21,8 @@ SURVEY_TYPES = {"str": {"text", "password", "multiplechoice"}, "bool": {"multipl
 # A survey has no dictionary or list type: those go in the job template's extra variables or the inventory.
 NOT_QUESTIONS = {"dict", "list"}
 PLAYBOOK_OF = {"upgrade_4_3": "upgrade-4.3.yml", "migrate_3_to_4": "migrate-3-to-4.yml",
-               "install": "install.yml", "upgrade": "upgrade.yml", "upgrade_2_19": "upgrade-2.19.yml"}
+               "install": "install.yml", "upgrade": "upgrade.yml", "upgrade_2_19": "upgrade-2.19.yml",
+               "migrate_2_19_to_3": "migrate-2.19-to-3.yml"}
 VARIABLE = re.compile(r"\b(circleci_[a-z0-9_]+|migrate_3_to_4_[a-z0-9_]+)")
 ROLE = re.compile(r"circleci\.server\.([a-z0-9_]+)")
 # Set by the playbooks or the lab for their own use, not by an operator (circleci_clock_factor: the lab's clock).

@@ -138,7 +138,14 @@ def bring_up_box(lab, scenario: dict) -> None:
     for job in nomad_spec.get("jobs") or []:
         lab.nomad.submit_job(job["id"], duration=float(job.get("duration", 3600)))
 
-    lab.box = BoxModel(lab.clock, lab.request_log, lab.faults, spec=dict(box_spec, private_address=private_ip))
+    ssh = start_box(lab, dict(box_spec, private_address=private_ip))
+    _write_inventory(lab, scenario, ssh, box_instance["InstanceId"])
+    lab.request_log.clear()
+
+
+def start_box(lab, box_spec: dict) -> SshBox:
+    """The box's state model and the box itself (sshd and the stand-in commands); also used by the migration lab."""
+    lab.box = BoxModel(lab.clock, lab.request_log, lab.faults, spec=box_spec)
     lab.endpoints["box"] = lab.box.start()
     lab.register_stopper(lab.box.stop)
     ssh = SshBox(lab.state_dir)
@@ -148,8 +155,7 @@ def bring_up_box(lab, scenario: dict) -> None:
     port = ssh.start()
     lab.endpoints["box_ssh"] = "ssh://127.0.0.1:%d" % port
     lab.files.update(box_private_key=ssh.files["private_key"], box_root=ssh.root_dir)
-    _write_inventory(lab, scenario, ssh, box_instance["InstanceId"])
-    lab.request_log.clear()
+    return ssh
 
 
 def _write_inventory(lab, scenario, ssh, instance_id) -> None:

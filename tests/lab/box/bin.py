@@ -6,7 +6,10 @@ Written into the box's ``bin`` directory (first on the box user's PATH) by ``ins
   options before the command (``-H -S -n -u root -E --``) are accepted as Ansible's ``become`` sends them;
 - ``docker``: ``version [--format '{{.Server.Version}}']``, ``-v``/``--version``, and ``exec [-i] [-t]
   replicated replicatedctl ...`` (``-t`` without a terminal fails as Docker does: "the input device is not a
-  TTY"); needs root like the real socket;
+  TTY"); needs root like the real socket. For the migration to 3.x: ``ps``, ``run -d --name NAME IMAGE``, ``rm
+  -f NAME``, and ``exec [-i] NAME pg_dumpall|psql|sh ...`` in a ``postgres:*`` container (the real programs against the
+  box's real PostgreSQL, tests/lab/pg.py) or ``exec NAME mongodump --archive [--gzip]|mongo --eval`` in a
+  ``mongo:*`` one (MongoDB's collection counts only);
 - ``replicatedctl`` (inside the ``replicated`` container): ``version [--quiet]``, ``app status [inspect]
   [-o json]``, ``app inspect``, ``app stop|start [--attach] [-q]``, ``app-release ls [--fetch] [--pending]
   [-o json]``, ``app-release apply [--sequence N] [--attach]``. Output shapes follow the Replicated reference;
@@ -172,8 +175,77 @@ def docker(args):
         if container == "replicated" and command[0] == "replicatedctl":
             replicatedctl(command[1:])
             return
-        die("Error: lab box: only `replicatedctl` in the replicated container is modelled, not %%s %%s" %% (container, command[0]))
+        running = {c["name"]: c for c in ok(*call("GET", "/v1/containers"))}
+        if container not in running:
+            die("Error response from daemon: No such container: %%s" %% container)
+        image = running[container]["image"]
+        if command[0] in ("pg_dumpall", "psql", "pg_isready", "sh") and image.startswith("postgres:"):
+            exec_postgres(command)
+        if command[0] in ("mongodump", "mongo") and image.startswith("mongo:"):
+            exec_mongo(command)
+        die("Error: lab box: %%s in %%s (%%s) is not modelled" %% (command[0], container, image))
+    if args[0] == "ps":
+        names = [c["name"] for c in ok(*call("GET", "/v1/containers"))]
+        if not any(a.startswith("--format") for a in args):
+            print("NAMES")
+        print("\n".join(names))
+        return
+    if args[0] == "run":
+        rest, name, image = args[1:], "", ""
+        while rest and rest[0].startswith("-"):
+            flag = rest.pop(0)
+            if flag in ("--name", "-v", "--volume", "-e", "--env") and rest:
+                value = rest.pop(0)
+                name = value if flag == "--name" else name
+            elif flag.startswith("--name="):
+                name = flag.split("=", 1)[1]
+        image = rest[0] if rest else ""
+        if not name or not image:
+            die("Error: lab box: docker run needs --name NAME IMAGE")
+        print(ok(*call("POST", "/v1/containers/run", {"name": name, "image": image}))["id"])
+        return
+    if args[0] == "rm":
+        names = [a for a in args[1:] if not a.startswith("-")]
+        for name in names:
+            status, payload = call("POST", "/v1/containers/rm", {"name": name})
+            if status >= 400 and "-f" not in args and "--force" not in args:
+                die("Error: %%s" %% payload.get("error"))
+            print(name)
+        return
     die("Error: lab box: docker %%s is not modelled" %% args[0])
+
+
+def exec_postgres(command):
+    """The export container's pg_dumpall/psql: the real programs, against the box's real PostgreSQL."""
+    spec = ok(*call("GET", "/v1/datastores")).get("postgresql") or die("lab box: no PostgreSQL in this scenario")
+    env = {"PATH": spec["bin"] + ":/usr/bin:/bin", "PGHOST": spec["host"], "PGPORT": str(spec["port"]), "LANG": "C.UTF-8"}
+    program = "/bin/sh" if command[0] == "sh" else os.path.join(spec["bin"], command[0])
+    os.execve(program, command, env)
+
+
+def exec_mongo(command):
+    """The export container's mongodump/mongo: MongoDB is not modelled beyond collection counts (an archive
+    here is gzip'd JSON of those counts, not BSON)."""
+    import gzip
+    spec = ok(*call("GET", "/v1/datastores")).get("mongodb") or die("lab box: no MongoDB in this scenario")
+    databases = spec.get("databases") or {}
+    line = " ".join(command)
+    if command[0] == "mongodump":
+        if "--archive" not in command:
+            die("lab box: only mongodump --archive (to stdout) is modelled")
+        data = json.dumps({"format": "lab-mongodump-archive", "databases": databases}, sort_keys=True).encode()
+        sys.stdout.buffer.write(gzip.compress(data, mtime=0) if "--gzip" in command else data)
+        sys.stdout.buffer.write(b"")
+        sys.stderr.write("done dumping %%d databases\n" %% len(databases))
+        sys.exit(0)
+    if "db.stats()" in line:
+        print(json.dumps({"ok": 1}))
+        sys.exit(0)
+    if "getCollectionNames" in line:
+        print(json.dumps({db: colls for db, colls in databases.items() if db not in ("admin", "local", "config")},
+                         sort_keys=True))
+        sys.exit(0)
+    die("lab box: this mongo --eval is not modelled")
 
 
 def apt_get(args):

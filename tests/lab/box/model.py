@@ -13,7 +13,9 @@ in Replicated's daemon, dpkg and the file systems:
   fetched sequence (as Replicated does, with the required ones before it);
 - Replicated's version, changed only by the installer (which records every run: tag, arguments, address);
 - the ``docker-ce`` package: version, whether ``apt-mark hold`` holds it;
-- free space per path for ``df``.
+- free space per path for ``df``;
+- for the migration to 3.x: the containers ``docker ps`` lists (the app's while it runs, and those ``docker run``
+  started), and ``datastores`` (where the real PostgreSQL of the box listens, MongoDB's collection counts).
 
 Mutating requests (POST) go through the lab's request log as service ``box`` and can be faulted like any other
 stand-in's. Not modelled: the app's own health (containers, the ``nomad`` container's absence while stopped),
@@ -30,6 +32,9 @@ import threading
 from ..standin_http import HttpStandIn, Request, Response
 
 APP_ID = "edd9471be0bc4ea04dfca94718ddf621"
+# server-2.19.md section 3.2 (a few of them): what `docker ps` lists while the app runs.
+APP_CONTAINERS = ("frontend", "api-service", "workflows-conductor", "contexts-service", "postgres", "mongo", "redis",
+                  "rabbitmq", "vault-cci", "nomad")
 
 
 def version_tuple(text: str) -> tuple:
@@ -66,6 +71,12 @@ class BoxModel(HttpStandIn):  # pylint: disable=too-many-instance-attributes
         self.docker_installs: list[dict] = []
         self.app_actions: list[dict] = []
         self.private_address = str(spec.get("private_address", ""))
+        # The 2.19 -> 3.x migration (tests/lab/migrate219.py): the app's containers, the temporary ones the export
+        # runs (docker run/rm), and where their datastores are (a real PostgreSQL; MongoDB's collection counts).
+        self.app_containers = list(spec.get("app_containers") or APP_CONTAINERS)
+        self.containers: dict = {}
+        self.container_runs: list[dict] = []
+        self.datastores: dict = dict(spec.get("datastores") or {})
 
     # ------------------------------------------------------------------ state
     def _settle(self) -> None:
@@ -116,7 +127,15 @@ class BoxModel(HttpStandIn):  # pylint: disable=too-many-instance-attributes
             return {"replicated_version": self.replicated_version, "docker": dict(self.docker), "app": status,
                     "app_version": version, "installer_runs": list(self.installer_runs),
                     "docker_installs": list(self.docker_installs), "app_actions": list(self.app_actions),
-                    "fetched": sorted(self.fetched), "private_address": self.private_address}
+                    "fetched": sorted(self.fetched), "private_address": self.private_address,
+                    "containers": self.running_containers(), "container_runs": list(self.container_runs)}
+
+    def running_containers(self) -> list[dict]:
+        """What `docker ps` lists: the app's containers while it is not stopped, and the temporary ones."""
+        with self._lock:
+            self._settle()
+            listed = [] if self.app["state"] == "stopped" else [{"name": n, "image": "circleci/" + n} for n in self.app_containers]
+            return listed + [dict(c) for c in self.containers.values()]
 
     # ------------------------------------------------------------------ HTTP
     def read_only(self, request: Request) -> bool:
@@ -143,6 +162,10 @@ class BoxModel(HttpStandIn):  # pylint: disable=too-many-instance-attributes
                                           for p in request.query.get("paths", "/").split(",")})
                 if path == "/docker":
                     return self._installer_script(request)
+                if path == "/v1/containers":
+                    return Response(200, self.running_containers())
+                if path == "/v1/datastores":
+                    return Response(200, self.datastores)
             if method == "POST":
                 return self._post(path, body)
             return Response(404, {"error": "lab box: no route %s %s" % (method, path)})
@@ -157,6 +180,18 @@ class BoxModel(HttpStandIn):  # pylint: disable=too-many-instance-attributes
             if self.app["desired"] == "started" and self.app["until"] is None:
                 return Response(200, {"task": None, "message": "app is already started"})
             return Response(200, {"task": self._begin("started", self.start_seconds)})
+        if path == "/v1/containers/run":
+            name, image = str(body.get("name", "")), str(body.get("image", ""))
+            if name in self.containers or any(c["name"] == name for c in self.running_containers()):
+                return Response(409, {"error": 'Conflict. The container name "/%s" is already in use.' % name})
+            self.containers[name] = {"name": name, "image": image}
+            self.container_runs.append({"name": name, "image": image, "lab_time": round(self.clock.now(), 3)})
+            return Response(200, {"id": "%064x" % len(self.container_runs)})
+        if path == "/v1/containers/rm":
+            name = str(body.get("name", ""))
+            if self.containers.pop(name, None) is None:
+                return Response(404, {"error": "No such container: %s" % name})
+            return Response(200, {"removed": name})
         if path == "/v1/app-release/fetch":
             self.fetched.update(r["Sequence"] for r in self.catalogue)
             return Response(200, self.releases())

@@ -12,7 +12,8 @@ It serves what those clients ask for, in the order they ask:
   resourceVersion, ``timeoutSeconds``, ``sendInitialEvents`` ending with the initial-events-end
   BOOKMARK), create, get, replace, the four patch types, delete (also of a collection), ``dryRun=All``,
   the ``status`` and ``scale`` subresources, ``pods/log`` (lines scripted per workload, ``set_logs``),
-  ``pods/exec`` over WebSocket (``printenv`` from the pod spec, other commands scripted, ``set_exec``);
+  ``pods/exec`` over WebSocket (``printenv`` from the pod spec, other commands scripted, ``set_exec``; stdin
+  of ``exec -i`` read until kubectl closes it, for a scripted callable that takes it);
 - JSON and YAML bodies, and protobuf bodies (``k8s\\0`` envelope) through ``protobuf.decode_object``;
 - instant controllers (``controllers.py``), so that ``--wait`` returns at once, and Pod states a
   test can script (``set_pod_state``: CrashLoopBackOff, Pending, Failed) to make a rollout or a Job fail.
@@ -28,7 +29,7 @@ when the client hung up before any answer), with its query string, so that dry r
 
 Not modelled: TLS, authentication and RBAC (any bearer token is accepted), aggregated discovery
 (clients fall back to the legacy endpoints), OpenAPI v2 and schemas (the v3 documents carry
-operations only), admission webhooks, exec over SPDY and exec stdin/tty, attach, port-forward,
+operations only), admission webhooks, exec over SPDY and exec tty (stdin is read whole before the command runs), attach, port-forward,
 eviction (``kubectl drain``), the metrics API, Tables for watches (``kubectl get -w``), protobuf
 responses (answers are always JSON), list pagination, API priority and fairness. Timestamps are
 wall-clock UTC.
@@ -139,8 +140,9 @@ class KubeApiServer:
         self._execs = [e for e in self._execs if e[:3] != (namespace, pod_prefix, command)]
         self._execs.append((namespace, pod_prefix, command, stdout, stderr, int(exit_code)))
 
-    def exec_result(self, pod: dict, container: str | None, argv: list) -> tuple[str, str, int]:
-        """(stdout, stderr, exit code) of a command run in a pod of the lab."""
+    def exec_result(self, pod: dict, container: str | None, argv: list, stdin: bytes | None = None) -> tuple[str, str, int]:
+        """(stdout, stderr, exit code) of a command run in a pod of the lab; ``stdin``: what ``exec -i`` sent,
+        given to a scripted callable that sets ``takes_stdin`` (others never see it)."""
         line = " ".join(argv)
         best = None
         for namespace, prefix, command, stdout, stderr, code in self._execs:
@@ -149,6 +151,8 @@ class KubeApiServer:
                     best = ((len(prefix), len(command)), (stdout, stderr, code))
         if best is not None:
             if callable(best[1][0]):  # a stateful stand-in answers (tests/lab/datastores.py)
+                if getattr(best[1][0], "takes_stdin", False):
+                    return best[1][0](pod, container, argv, stdin)
                 return best[1][0](pod, container, argv)
             return best[1]
         if argv and argv[0] in ("printenv", "env") and len(argv) <= 2:
@@ -603,7 +607,12 @@ class KubeApiServer:
         if not socket.can_prepare(request).ok:
             raise ApiError(400, "BadRequest", "Upgrade request required (the lab serves exec over WebSocket only)")
         await socket.prepare(request)
-        stdout, stderr, code = self.exec_result(pod, container, argv)
+        stdin = None
+        if query.get("stdin") in ("true", "1"):
+            stdin = await self._exec_stdin(socket)
+        # A stand-in may run a real program (tests/lab/migrate219.py): off the event loop.
+        stdout, stderr, code = await asyncio.get_running_loop().run_in_executor(
+            None, self.exec_result, pod, container, argv, stdin)
         if stdout and query.get("stdout") in ("true", "1"):
             await socket.send_bytes(b"\x01" + stdout.encode())
         if stderr and query.get("stderr") in ("true", "1"):
@@ -617,6 +626,22 @@ class KubeApiServer:
         await socket.send_bytes(b"\x03" + json.dumps(status).encode())
         await socket.close()
         return socket
+
+    @staticmethod
+    async def _exec_stdin(socket) -> bytes:
+        """What ``kubectl exec -i`` sends on channel 0 until it closes it (v5: the CLOSE frame 255, 0)."""
+        chunks = []
+        async for message in socket:
+            if message.type != web.WSMsgType.BINARY or not message.data:
+                if message.type in (web.WSMsgType.CLOSE, web.WSMsgType.CLOSING, web.WSMsgType.ERROR):
+                    break
+                continue
+            channel, data = message.data[0], message.data[1:]
+            if channel == 0:
+                chunks.append(bytes(data))
+            elif channel == 255 and data[:1] == b"\x00":
+                break
+        return b"".join(chunks)
 
     @staticmethod
     async def _stream(request: web.Request, events: list) -> web.StreamResponse:

@@ -1,0 +1,1 @@
+var r = {}; db.adminCommand({listDatabases: 1}).databases.forEach(function (d) { if (['admin', 'local', 'config'].indexOf(d.name) < 0) { var s = db.getSiblingDB(d.name); r[d.name] = {}; s.getCollectionNames().forEach(function (c) { r[d.name][c] = s.getCollection(c).count(); }); } }); print(JSON.stringify(r));

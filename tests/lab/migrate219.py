@@ -1,0 +1,299 @@
+"""The lab of the 2.19 -> 3.x migration (scenarios ``migrate-2.19*``, ``kind: migrate-2.19``).
+
+``bring_up_migrate219(lab, scenario)`` starts, on 127.0.0.1:
+
+- the 3.x cluster as KOTS left it (``seed_kots.bring_up_kots``: the aws-3.4 world without its AWS part), plus what
+  the migration works on and the KOTS stand-in chart leaves out: the ``mongodb`` and ``vault`` StatefulSets, the
+  datastore passwords in the pods' environment (``POSTGRES_PASSWORD``, ``MONGODB_ROOT_PASSWORD``, from the chart's
+  Secrets, as the Bitnami images take them), and the application Deployments at the scenario's replica counts;
+- two real PostgreSQL clusters (``tests/lab/pg.py``): the box's (trust on 127.0.0.1, as in its container),
+  seeded with ``box.postgresql.databases``, and the 3.x pod's (the ``postgresql`` Secret's password), seeded with
+  ``cluster.postgresql.databases`` (what 3.x created itself);
+- ``kubectl exec`` in ``postgresql-*`` runs the command for real (``sh``/``psql``/``pg_dumpall``, as the lab's
+  unprivileged user, with the pod's environment and PGHOST/PGPORT of the pod's cluster, stdin passed through);
+  in ``mongodb-*`` and ``vault-*`` it reaches the stand-ins below;
+- the services box of ``tests/lab/box`` (real sshd, stand-in commands) without its AWS and Nomad world, whose
+  ``docker exec`` of ``pg_dumpall``/``psql`` runs the real programs against the box's cluster, and whose data
+  directory (``<box root>/data/circle``) holds the Vault file backend and the signing/encryption keys
+  (``box.vault_files``, ``box.keys``: the scenario's canary values).
+
+Every exec into a datastore pod is appended to ``<state dir>/migrate219.jsonl`` (pod, program, bytes of stdin,
+whether it restored (a pg_dumpall dump, a mongorestore, a Vault tar), exit code; never the command line, which could hold what a test looks for).
+
+Not modelled: MongoDB itself (the stand-in keeps collection counts; an archive is gzip'd JSON of them, not BSON;
+``mongorestore --drop`` replaces the archive's databases), Vault itself (a restore records the archive's members;
+unsealing succeeds when ``vault-init-out`` was among them; no token, no storage), the pods' file systems, the 2.19
+app's own containers beyond their names, and what tests/lab/pg.py and tests/lab/box say they do not model.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import io
+import json
+import os
+import re
+import subprocess
+import tarfile
+import tempfile
+import threading
+
+import yaml
+
+from .pg import ThrowawayCluster, demote, owner_account
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.join(REPO_ROOT, ".venv", "bin")
+MONGO_AUTH = re.compile(r"(-u|--username)[ =]root\b.*(-p|--password)[ =]\"?\$\{?MONGODB_ROOT_PASSWORD\}?\"?")
+
+
+class Journal:
+    def __init__(self, path: str):
+        self.path = path
+        self.lock = threading.Lock()
+        open(path, "w", encoding="utf-8").close()
+
+    def write(self, **event) -> None:
+        with self.lock, open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event, sort_keys=True) + "\n")
+
+
+class PodPostgres:
+    """``kubectl exec`` in the 3.x ``postgresql-*`` pods: the command, run for real against the pod's cluster."""
+
+    takes_stdin = True
+
+    def __init__(self, kube, cluster: ThrowawayCluster, journal: Journal):
+        self.kube, self.cluster, self.journal = kube, cluster, journal
+
+    def __call__(self, pod, container, argv, stdin=None):
+        program = os.path.basename(argv[0]) if argv else ""
+        if program not in ("sh", "bash", "psql", "pg_dumpall", "pg_isready"):
+            return "", "lab: %s: not in the PostgreSQL pod stand-in\n" % program, 127
+        env = self.kube._container_env(pod, container)  # pylint: disable=protected-access
+        env.update(self.cluster.client_env())
+        env.update(PATH="%s:/usr/bin:/bin" % self.cluster.bin, LANG="C.UTF-8", HOME="/tmp")
+        argv = list(argv)
+        if program in ("sh", "bash"):
+            argv[0] = "/bin/sh"
+        else:
+            argv[0] = os.path.join(self.cluster.bin, program)
+        proc = subprocess.run(argv, input=stdin or b"", capture_output=True, env=env, check=False, timeout=600,
+                              preexec_fn=demote(owner_account()), cwd="/tmp")  # pylint: disable=subprocess-popen-preexec-fn
+        self.journal.write(pod=pod["metadata"]["name"], program=program, stdin_bytes=len(stdin or b""),
+                           restore=b"PostgreSQL database cluster dump" in (stdin or b""), code=proc.returncode)
+        return proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"), proc.returncode
+
+
+class PodMongo:
+    """``kubectl exec`` in the 3.x ``mongodb-*`` pods: collection counts, mongorestore of a lab archive."""
+
+    takes_stdin = True
+
+    def __init__(self, databases: dict, journal: Journal):
+        self.databases = copy.deepcopy(databases or {})
+        self.journal = journal
+        self.lock = threading.Lock()
+
+    def __call__(self, pod, container, argv, stdin=None):
+        del container
+        line = " ".join(argv)
+        name = pod["metadata"]["name"]
+        if not re.search(r"\b(mongorestore|mongo)\b", line):
+            return "", "lab: %s: not in the MongoDB pod stand-in\n" % (argv[0] if argv else ""), 127
+        if not MONGO_AUTH.search(line):
+            return "", ("MongoServerError: command requires authentication (lab: pass -u root -p "
+                        "\"$MONGODB_ROOT_PASSWORD\", the pod's variable)\n"), 1
+        with self.lock:
+            if "mongorestore" in line:
+                try:
+                    data = stdin or b""
+                    archive = json.loads(gzip.decompress(data) if "--gzip" in line else data)
+                    if archive.get("format") != "lab-mongodump-archive":
+                        raise ValueError("not a lab mongodump archive")
+                except (OSError, ValueError, EOFError) as exc:
+                    self.journal.write(pod=name, program="mongorestore", stdin_bytes=len(stdin or b""), restore=False, code=1)
+                    return "", "Failed: stream or file does not appear to be a mongodump archive (%s)\n" % exc, 1
+                for database, collections in archive["databases"].items():
+                    if database in ("admin", "local", "config"):
+                        continue
+                    if "--drop" in line or database not in self.databases:
+                        self.databases[database] = {}
+                    for collection, count in collections.items():
+                        self.databases[database][collection] = int(count)
+                self.journal.write(pod=name, program="mongorestore", stdin_bytes=len(stdin), restore=True, code=0)
+                return "", "finished restoring %d databases\n" % len(archive["databases"]), 0
+            if "getCollectionNames" in line:
+                return json.dumps(self.databases, sort_keys=True) + "\n", "", 0
+            if "db.stats()" in line or "ping" in line:
+                return json.dumps({"ok": 1}) + "\n", "", 0
+        return "", "lab: this --eval is not scripted in the MongoDB pod stand-in\n", 1
+
+
+class PodVault:
+    """``kubectl exec`` in the 3.x ``vault-*`` pods: a file-backend restore (tar on stdin), unseal, status."""
+
+    takes_stdin = True
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.members: list = []
+        self.sealed = True
+        self.restores = 0
+
+    def __call__(self, pod, container, argv, stdin=None):
+        del container
+        line = " ".join(argv)
+        name = pod["metadata"]["name"]
+        if "tar" in line and stdin is not None:
+            try:
+                with tarfile.open(fileobj=io.BytesIO(stdin), mode="r:gz") as archive:
+                    members = sorted(m.name for m in archive.getmembers())
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                return "", "tar: this does not look like a tar archive (%s)\n" % exc, 2
+            self.members, self.sealed = members, True
+            self.restores += 1
+            self.journal.write(pod=name, program="tar", stdin_bytes=len(stdin), restore=True, code=0)
+            return "", "", 0
+        if "vault operator unseal" in line:
+            if not any(m.endswith("vault-init-out") for m in self.members):
+                return "", "cat: can't open '/vault/file/vault-init-out': No such file or directory\n", 1
+            self.sealed = False
+            self.journal.write(pod=name, program="vault-unseal", stdin_bytes=0, restore=False, code=0)
+            return "Sealed false\n", "", 0
+        if "vault status" in line:
+            return json.dumps({"sealed": self.sealed, "initialized": bool(self.members)}) + "\n", "", 2 if self.sealed else 0
+        return "", "lab: this command is not scripted in the Vault pod stand-in\n", 127
+
+
+def _secret_value(lab, namespace, name, key) -> str:
+    secret = lab.kube.get("v1", "Secret", namespace, name)
+    return base64.b64decode(secret["data"][key]).decode()
+
+
+def _with_env(workload: dict, container_env: list) -> dict:
+    new = copy.deepcopy(workload)
+    container = new["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = list(container.get("env") or []) + container_env
+    new.pop("status", None)
+    return new
+
+
+def _secret_env(variable, secret, key) -> dict:
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _statefulset(namespace, name, image, env) -> dict:
+    labels = {"app": name, "layer": "data", "app.kubernetes.io/name": name, "app.kubernetes.io/instance": "circleci-server"}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels, **{"kots.io/app-slug": "circleci-server"})},
+            "spec": {"serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": name, "image": image, "env": env}]}}}}
+
+
+def _box_files(root: str, scenario: dict, account) -> str:
+    """The box's /data/circle under the box root: the Vault file backend and the keys, owned by the box user."""
+    box = scenario["box"]
+    data = os.path.join(root, "data", "circle")
+    for relative, text in list((box.get("vault_files") or {}).items()):
+        _write(os.path.join(data, "contexts-vault", relative), text, account)
+    for name, text in (box.get("keys") or {}).items():
+        _write(os.path.join(data, "circleci-encryption-keys", name), text, account)
+    for directory, _dirs, _files in os.walk(os.path.join(root, "data")):
+        os.chown(directory, account.pw_uid, account.pw_gid)
+        os.chmod(directory, 0o700)
+    work = os.path.join(root, "work")
+    os.makedirs(work, mode=0o700, exist_ok=True)
+    os.chown(work, account.pw_uid, account.pw_gid)
+    os.chmod(os.path.join(root, "data"), 0o755)
+    return data
+
+
+def _write(path, text, account) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(str(text))
+    os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def bring_up_migrate219(lab, scenario: dict) -> None:
+    """Seed ``scenario`` (kind migrate-2.19) into ``lab``; called by ``seed.bring_up``."""
+    from . import seed  # pylint: disable=import-outside-toplevel
+    from .box import start_box  # pylint: disable=import-outside-toplevel
+    from .seed_kots import bring_up_kots  # pylint: disable=import-outside-toplevel
+
+    bring_up_kots(lab, scenario)
+    namespace = scenario["kubernetes"]["namespace"]
+    cluster_spec = scenario.get("cluster") or {}
+    journal = Journal(os.path.join(lab.state_dir, "migrate219.jsonl"))
+    lab.files["migrate219_journal"] = journal.path
+    account = owner_account()
+    with seed._phase("postgresql"):  # pylint: disable=protected-access
+        box_pg = ThrowawayCluster(tempfile.gettempdir(), "box")
+        lab.register_stopper(box_pg.stop)
+        box_pg.start()
+        box_pg.seed((scenario["box"].get("postgresql") or {}).get("databases") or {})
+        pod_pg = ThrowawayCluster(tempfile.gettempdir(), "pod",
+                                  password=_secret_value(lab, namespace, "postgresql", "postgresql-password"))
+        lab.register_stopper(pod_pg.stop)
+        pod_pg.start()
+        pod_pg.seed((cluster_spec.get("postgresql") or {}).get("databases") or {})
+    lab.pg = {"box": box_pg, "pod": pod_pg}
+    with seed._phase("3.x datastores"):  # pylint: disable=protected-access
+        postgresql = lab.kube.get("apps/v1", "StatefulSet", namespace, "postgresql")
+        lab.kube.replace(_with_env(postgresql, [_secret_env("POSTGRES_PASSWORD", "postgresql", "postgresql-password")]))
+        lab.kube.create(_statefulset(namespace, "mongodb", "cciserver.azurecr.io/mongodb:3.6.22",
+                                     [_secret_env("MONGODB_ROOT_PASSWORD", "mongodb", "mongodb-root-password")]))
+        lab.kube.create(_statefulset(namespace, "vault", "cciserver.azurecr.io/vault:1.4.3", []))
+        for name, replicas in (cluster_spec.get("replicas") or {}).items():
+            deployment = lab.kube.get("apps/v1", "Deployment", namespace, name)
+            deployment = copy.deepcopy(deployment)
+            deployment["spec"]["replicas"] = int(replicas)
+            deployment.pop("status", None)
+            lab.kube.replace(deployment)
+        lab.kube.set_exec(namespace, "postgresql-", "", stdout=PodPostgres(lab.kube, pod_pg, journal))
+        lab.mongo = PodMongo((cluster_spec.get("mongodb") or {}).get("databases") or {}, journal)
+        lab.kube.set_exec(namespace, "mongodb-", "", stdout=lab.mongo)
+        lab.vault = PodVault(journal)
+        lab.kube.set_exec(namespace, "vault-", "", stdout=lab.vault)
+    with seed._phase("box"):  # pylint: disable=protected-access
+        box_spec = dict(scenario["box"], datastores={
+            "postgresql": {"bin": box_pg.bin, "host": "127.0.0.1", "port": box_pg.port},
+            "mongodb": {"databases": (scenario["box"].get("mongodb") or {}).get("databases") or {}}})
+        ssh = start_box(lab, box_spec)
+        data_dir = _box_files(ssh.root_dir, scenario, account)
+    lab.files["migrate219_pg"] = os.path.join(lab.state_dir, "postgres.json")
+    with open(lab.files["migrate219_pg"], "w", encoding="utf-8") as handle:
+        json.dump({side: {"bin": c.bin, "port": c.port, "base_dir": c.base_dir} for side, c in lab.pg.items()}, handle)
+    _write_inventory(lab, scenario, ssh, data_dir)
+    lab.request_log.clear()
+
+
+def _write_inventory(lab, scenario, ssh, data_dir) -> None:
+    """The inventory: the services box over SSH, the controller (localhost) for the cluster; no secret in it."""
+    variables = {
+        "circleci_lab": True,
+        "circleci_lab_admin_url": lab.endpoints["admin"],
+        "circleci_lab_box_url": lab.endpoints["box"],
+        "circleci_namespace": scenario["kubernetes"]["namespace"],
+        "circleci_kubeconfig": lab.files["kubeconfig"],
+        "circleci_219_data_dir": data_dir,
+        "circleci_migrate219_box_work_dir": os.path.join(ssh.root_dir, "work"),
+        "circleci_poll_delay": 1,
+    }
+    inventory = {"all": {
+        "vars": variables,
+        "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": os.path.join(VENV_BIN, "python")}},
+        "children": {"circleci_services_box": {"hosts": {"services-box": ssh.host_vars()}}}}}
+    path = os.path.join(lab.state_dir, "inventory.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("# Written by `python -m tests.lab up %s`: the 2.19 services box over SSH, the 3.x cluster.\n"
+                     % lab.scenario_name)
+        yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=True)
+    lab.files["inventory"] = path
+    vars_path = os.path.join(lab.state_dir, "vars.yml")
+    with open(vars_path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(variables, handle, sort_keys=True)
+    lab.files["vars"] = vars_path
