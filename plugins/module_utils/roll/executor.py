@@ -663,9 +663,9 @@ class Roller:
             # 4. deadlines
             for iid, (node_id, since) in sorted(window.items()):
                 if node_id and now >= since + opts.drain_deadline + grace:
-                    raise RollError(self._drain_stop_message(1, [node_id], group, "drain_deadline=%ss" % opts.drain_deadline))
+                    raise RollError(self._drain_stop_message(0, [node_id], group, "drain_deadline=%ss" % opts.drain_deadline))
             if now >= self._hard_limit():
-                raise RollError(self._drain_stop_message(1, sorted(n for n, _s in window.values() if n), group,
+                raise RollError(self._drain_stop_message(0, sorted(n for n, _s in window.values() if n), group,
                                                          "the roll's timeout=%ss" % opts.timeout))
             self.clock.sleep(min(opts.poll_interval, max(self._hard_limit() - now, 0.001)))
         event["allocations_drained"] = len(tracked)
@@ -777,11 +777,12 @@ class Roller:
             except NomadError:
                 pass
         killed = "" if self.options.force_after_deadline else " and no job was killed by the roll"
-        return ("Batch %d: the drain of node(s) %s did not finish within %s: %d allocation(s) still run. Nothing was terminated%s: "
+        where, spared = ("Batch %d" % number, "Nothing was terminated") if number else ("The window", "They were not terminated")
+        return ("%s: the drain of node(s) %s did not finish within %s: %d allocation(s) still run. %s%s: "
                 "those nodes stay ineligible and draining so their jobs can finish, and the group stays at desired "
-                "%d with the batch's replacements ready. Re-run the roll once the jobs are done (it resumes with this batch), or raise "
+                "%d with their replacements ready. Re-run the roll once the jobs are done (it resumes with these nodes), or raise "
                 "drain_deadline, or set force_after_deadline=true to have Nomad stop the remaining jobs at the deadline."
-                % (number, ", ".join(sorted(still)), what, running, killed, group.desired))
+                % (where, ", ".join(sorted(still)), what, running, spared, killed, group.desired))
 
     def _verify(self, result):
         def settled():

@@ -577,3 +577,15 @@ def test_window_resumes_after_a_fault_without_replacing_twice():
     assert world.violations == [] and world.killed == []
     assert world.min_ready_eligible() >= 6
     assert_all_current(world, 6)
+
+
+def test_window_drain_past_its_deadline_stops_without_killing_and_keeps_the_other_replacements():
+    world, roller = make(job_lengths=[2000, 10, 10, 10, 10, 10], drain_deadline=300, strategy="window")
+    with pytest.raises(RollStopped) as info:
+        roller.run()
+    message = str(info.value)
+    assert message.startswith("The window: the drain of node(s) node-i-001 did not finish within drain_deadline=300s"), message
+    assert "They were not terminated and no job was killed" in message
+    assert world.killed == [] and world.violations == [] and "i-001" not in world.terminated
+    assert len(world.terminated) >= 1  # the nodes whose jobs ended left meanwhile
+    assert world.ready_eligible() >= 6 and world.state["desired"] == 6
