@@ -15,7 +15,9 @@ Reachable with ``google.auth.transport.requests.AuthorizedSession(AnonymousCrede
   group uses it);
 - ``/compute/v1/projects/{p}/zones/{z}/operations/{op}`` and ``global/operations/{op}``: get and ``/wait``;
 - ``POST /v1/projects/{p}/serviceAccounts/{email}:getIamPolicy`` / ``:setIamPolicy`` (etag checked: a stale
-  etag answers 409 ABORTED; no etag overwrites) and ``GET /v1/projects/{p}/serviceAccounts/{email}``.
+  etag answers 409 ABORTED; no etag overwrites) and ``GET /v1/projects/{p}/serviceAccounts/{email}``;
+- Cloud DNS ``/dns/v1/projects/{p}/managedZones...`` and ``POST /token`` (``tests/lab/gcp_dns.py``, which also
+  has the proxy the google.cloud modules reach it through).
 
 The request log records writes only: the read-only POSTs (``listManagedInstances``, ``getIamPolicy``,
 ``operations.wait``) are left out, so a check-mode run that lists instances still logs nothing.
@@ -52,6 +54,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from .gcp_dns import CloudDns, DnsError
 from .standin_http import HttpStandIn, Request, Response
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -141,6 +144,7 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
         self._operations: dict = {}
         self._accounts: dict = {}
         self._ip_counter = 10
+        self.dns = CloudDns(self.clock, self._timestamp)
         self.removed: list[dict] = []  # every instance that went away: name, id, template, when
 
     # ================================================================ Python API for the lab and tests
@@ -516,7 +520,8 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
     # ================================================================ HTTP
     def read_only(self, request):
         """listManagedInstances, getIamPolicy and operations.wait are POSTs that change nothing."""
-        return request.method == "POST" and request.path.endswith(("/listManagedInstances", ":getIamPolicy", "/wait"))
+        return request.method == "POST" and (request.path.endswith(("/listManagedInstances", ":getIamPolicy", "/wait"))
+                                             or request.path == "/token")
 
     def fault_response(self, fault, request):
         return self._error_response(GcpError(fault.status, fault.message), request)
@@ -540,6 +545,11 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
                 self._advance()
                 if request.path.startswith("/v1/projects/"):
                     return Response(200, self._iam_route(request))
+                if request.path.startswith("/dns/v1/") or request.path == "/token":
+                    try:
+                        return Response(200, self.dns.handle(request))
+                    except DnsError as exc:
+                        raise GcpError(exc.status, exc.message, exc.reason) from exc
                 parts = [p for p in request.path.split("/") if p]
                 if parts[:3] != ["compute", "v1", "projects"] or len(parts) < 5:
                     raise GcpError(404, "The requested URL %s was not found on this server." % request.path)
