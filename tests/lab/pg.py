@@ -3,9 +3,9 @@
 ``ThrowawayCluster(parent_dir, name, password=None)``: ``start()`` runs ``initdb`` into ``<parent_dir>/<name>``
 (in a directory it creates, owned by the lab's unprivileged box user: PostgreSQL refuses to run as root), then
 ``pg_ctl start`` (a copy of a template initdb'd once under ``.cache/lab-postgres``) on a free port with TCP on
-127.0.0.1 only and no Unix socket; ``stop()`` runs ``pg_ctl stop
--m immediate`` and removes the directory. With ``password`` the superuser ``postgres`` needs it (scram-sha-256),
-otherwise 127.0.0.1 is trusted (the 2.19 box's container trusted its local connections).
+127.0.0.1 only and no Unix socket; ``stop()`` shuts it down at once (SIGQUIT) and removes the directory. With
+``password`` the superuser ``postgres`` needs it (scram-sha-256), otherwise 127.0.0.1 is trusted (the 2.19 box's
+container trusted its local connections).
 
 ``client_env()`` is what a client needs (PGHOST, PGPORT, PGUSER; never PGPASSWORD: the caller adds it, so a
 test shows where the password comes from); ``run_as_owner(argv, ...)`` runs a program of the cluster's version
@@ -23,6 +23,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -55,6 +56,18 @@ def demote(account: pwd.struct_passwd):
             os.setgid(account.pw_gid)
             os.setuid(account.pw_uid)
     return _drop
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purpose
+        with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 class ThrowawayCluster:
@@ -131,9 +144,25 @@ class ThrowawayCluster:
         return template
 
     def stop(self) -> None:
-        if self.data_dir and os.path.isdir(self.data_dir):
-            self.run_as_owner([os.path.join(self.bin, "pg_ctl"), "-D", self.data_dir, "-m", "immediate", "-w", "stop"],
-                              check=False)
+        """Immediate shutdown (SIGQUIT to the postmaster, SIGKILL after 5 s), then the directory is removed: fast
+        on a loaded machine, where the lab's `down` gives the whole lab 15 s before it kills it."""
+        pid = 0
+        try:
+            with open(os.path.join(self.data_dir, "postmaster.pid"), encoding="ascii") as handle:
+                pid = int(handle.readline().strip() or 0)
+        except (OSError, ValueError):
+            pass
+        if pid > 0:
+            for sig, wait in ((signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    break
+                deadline = time.monotonic() + wait
+                while time.monotonic() < deadline and _alive(pid):
+                    time.sleep(0.05)
+                if not _alive(pid):
+                    break
         if self.base_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
         self.data_dir = self.base_dir = ""
