@@ -1,10 +1,14 @@
 """Seed a scenario of kind ``kots-3.x``: a CircleCI Server 3.x install as KOTS left it (``aws-3.4``).
 
 ``seed.bring_up`` hands a scenario whose ``kind`` is ``kots-3.x`` to ``bring_up_kots``. What it builds,
-in order (no Nomad stand-in; the cloud only for DNS):
+in order:
 
 1. the Kubernetes API server (``seed._start_kube``), and when the scenario has an ``aws`` section, the AWS
-   stand-in with the Route 53 hosted zone of the installation's domain (``aws.route53_zone``), empty;
+   stand-in with the Route 53 hosted zone of the installation's domain (``aws.route53_zone``), empty; with
+   ``aws.nomad_clients`` too, the 3.x Nomad clients' Auto Scaling group (``seed._seed_aws_nomad_clients``), a
+   second version of its launch template (``next_version``: what the operator's terraform apply of the
+   migration's root module made), and the Nomad stand-in whose nodes are the group's instances
+   (``seed._start_nomad``);
 2. the KOTS admin console objects (labelled ``kots.io/kotsadm=true``, ``kots.io/backup=velero``): the
    ``kotsadm`` Deployment, ServiceAccount, Role, RoleBinding, Service and ConfigMap, the ``kotsadm-minio``
    and ``kotsadm-postgres`` StatefulSets (whose claims leave labelled PVCs), the ``kotsadm-password``
@@ -25,6 +29,7 @@ version, into ``<repo>/.cache/lab-charts`` under a digest of their sources.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -128,6 +133,10 @@ def bring_up_kots(lab, scenario) -> None:
     if scenario.get("aws"):
         with seed._phase("aws"):  # pylint: disable=protected-access
             _start_aws(lab, scenario["aws"])
+        if scenario["aws"].get("nomad_clients"):
+            with seed._phase("nomad"):  # pylint: disable=protected-access
+                _seed_nomad_clients(lab, scenario)
+                seed._start_nomad(lab, scenario)  # pylint: disable=protected-access
     namespace = scenario["kubernetes"]["namespace"]
     kots = scenario.get("kots") or {}
     slug = kots.get("app_slug", "circleci-server")
@@ -166,6 +175,30 @@ def _start_aws(lab, spec) -> None:
     if zone:
         created = lab.aws.client("route53").create_hosted_zone(Name=zone, CallerReference="lab-" + zone)
         lab.ids = dict(getattr(lab, "ids", None) or {}, route53_zone_id=created["HostedZone"]["Id"].split("/")[-1])
+
+
+def _seed_nomad_clients(lab, scenario) -> None:
+    """The 3.x clients' group on launch template version 1, and version 2 (the 4.0 endpoint, a new image)."""
+    from . import seed  # pylint: disable=import-outside-toplevel
+    spec = scenario["aws"]
+    ec2, asg = lab.aws.client("ec2"), lab.aws.client("autoscaling")
+    ids = dict(getattr(lab, "ids", None) or {})
+    ids[spec["vpc"]["id"]] = ec2.create_vpc(CidrBlock=spec["vpc"]["cidr"])["Vpc"]["VpcId"]
+    for subnet in spec["vpc"]["subnets"]:
+        ids[subnet["id"]] = ec2.create_subnet(VpcId=ids[spec["vpc"]["id"]], CidrBlock=subnet["cidr"],
+                                              AvailabilityZone=subnet["az"])["Subnet"]["SubnetId"]
+    seed._seed_aws_nomad_clients(ec2, asg, spec, ids)  # pylint: disable=protected-access
+    clients = spec["nomad_clients"]
+    following = clients.get("next_version")
+    if following:
+        image = following["image"]
+        ids[image["id"]] = ec2.register_image(Name=image["name"], RootDeviceName="/dev/sda1", Architecture="x86_64",
+                                              VirtualizationType="hvm")["ImageId"]
+        ec2.create_launch_template_version(
+            LaunchTemplateName=clients["launch_template"]["name"], SourceVersion="1",
+            LaunchTemplateData={"ImageId": ids[image["id"]],
+                                "UserData": base64.b64encode(following["user_data"].encode()).decode()})
+    lab.ids = ids
 
 
 def _script_migrator(lab, namespace, kots) -> None:
@@ -302,6 +335,12 @@ def _write_inventory(lab, scenario) -> None:
         variables.update(circleci_aws_region=scenario["aws"]["region"], circleci_aws_endpoint_url=lab.endpoints["aws"])
         if (getattr(lab, "ids", None) or {}).get("route53_zone_id"):
             variables["circleci_route53_zone_id"] = lab.ids["route53_zone_id"]
+        if getattr(lab, "nomad", None) is not None:
+            # The Nomad API; the clients' group under a lab name (an operator gives it as
+            # circleci_migrate_nomad_client_group to have the migration roll them); lab time runs fast.
+            variables.update(circleci_nomad_address=lab.endpoints["nomad"],
+                             circleci_lab_nomad_client_group=scenario["aws"]["nomad_clients"]["asg"]["name"],
+                             circleci_poll_delay=1, circleci_clock_factor=lab.clock.factor)
     vars_path = os.path.join(lab.state_dir, "vars.yml")
     with open(vars_path, "w", encoding="utf-8") as handle:
         yaml.safe_dump({k: v for k, v in variables.items() if not k.startswith("ansible_")}, handle, sort_keys=True)

@@ -37,8 +37,7 @@ OVERRIDDEN = {
         "circleci_values_file",
         # nomad_terraform's dir / inventory_variables / variables: migrate_nomad passes its own
         "circleci_install_dir", "circleci_domain", "circleci_nomad_terraform_variables",
-        # preflight's Nomad and idle checks: kots_preflight runs only its helm, registry and backup task files
-        "circleci_nomad_token", "circleci_nomad_ca_cert", "circleci_nomad_client_cert", "circleci_nomad_client_key",
+        # preflight's idle check: kots_preflight runs only its helm, registry and backup task files
         "circleci_require_idle",
     },
     # set by the playbook's vars from circleci_install_dir_override / circleci_escrow_file_override
@@ -136,6 +135,8 @@ def test_every_survey_has_a_job_template_that_runs_its_playbook_with_it(run):
     play = yaml.load(controller.read_text(), Loader=_AnsibleTags)[0]  # noqa: S506 (a loader that only knows !unsafe)
     templates = play["vars"]["circleci_awx_job_templates"]
     assert {t["survey"]: t["playbook"] for t in templates} == {
-        entry_point: "playbooks/" + PLAYBOOK_OF[entry_point] for entry_point in SPECS}
+        entry_point: "playbooks/" + PLAYBOOK_OF[entry_point] for entry_point in SPECS}, (
+        "each roles/inputs entry point needs one job template (survey: <entry point>, playbook: its playbook) in "
+        "circleci_awx_job_templates of playbooks/awx/configure_controller.yml")
     assert len({t["name"] for t in templates}) == len(templates)
     run("ansible-playbook", "--syntax-check", "-i", "localhost,", str(controller))

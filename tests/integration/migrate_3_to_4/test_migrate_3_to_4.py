@@ -4,7 +4,8 @@
 """playbooks/migrate-3-to-4.yml against the lab's KOTS-era 3.4.8 install, as an operator's maintenance window
 goes: --check first, a run that stops on a failing circle-migrator Job, the KOTS cleanup that stops until it is
 confirmed (and refuses values that lack a datastore password), the fixed and confirmed run (release diff before the
-upgrade, the cluster's passwords carried, DNS records upserted in Route 53), a re-run that changes nothing, then the
+upgrade, the cluster's passwords carried, DNS records upserted in Route 53, the Nomad clients rolled onto the new
+endpoint's launch template), a re-run that changes nothing, then the
 migrated (4.x) release refused by every step with no write. One lab (scenario aws-3.4-migrator-fails, whose
 migrator fails with the default image only) keeps the suite short; the plain aws-3.4 scenario runs in
 molecule/migrate_3_to_4."""
@@ -18,6 +19,7 @@ import stat
 
 import boto3
 import pytest
+import requests
 import yaml
 
 PLAYBOOK = "playbooks/migrate-3-to-4.yml"
@@ -133,8 +135,30 @@ def route53_records(lab):
     return {(r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])] for r in sets if r["Type"] in ("A", "CNAME")}
 
 
+def nomad_clients(lab):
+    """The clients' group instances (id -> image) and the Nomad nodes (instance id -> status, eligibility)."""
+    inventory = yaml.safe_load(open(lab.files["vars"], encoding="utf-8"))
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    group = session.client("autoscaling", endpoint_url=inventory["circleci_aws_endpoint_url"]).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[inventory["circleci_lab_nomad_client_group"]])["AutoScalingGroups"][0]
+    ids = [i["InstanceId"] for i in group["Instances"]]
+    reservations = session.client("ec2", endpoint_url=inventory["circleci_aws_endpoint_url"]).describe_instances(
+        InstanceIds=ids)["Reservations"] if ids else []
+    images = {i["InstanceId"]: i["ImageId"] for r in reservations for i in r["Instances"]}
+    nodes = {}
+    for node in requests.get(inventory["circleci_nomad_address"] + "/v1/nodes", timeout=10).json():
+        detail = requests.get(inventory["circleci_nomad_address"] + "/v1/node/" + node["ID"], timeout=10).json()
+        nodes[detail["Attributes"].get("unique.platform.aws.instance-id")] = (node["Status"], node["SchedulingEligibility"])
+    return images, nodes, group["DesiredCapacity"]
+
+
 def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(lab_up, run, secrets_file, tmp_path):
     lab = lab_up("aws-3.4-migrator-fails")
+    # The 3.x Nomad clients' group: the migration rolls them onto its launch template's newer version.
+    roll = ("-e", "circleci_migrate_nomad_client_group=%s" % yaml.safe_load(
+        open(lab.files["vars"], encoding="utf-8"))["circleci_lab_nomad_client_group"])
+    old_images, old_nodes, desired = nomad_clients(lab)
+    assert len(old_images) == desired == 2 and all(old_nodes[i] == ("ready", "eligible") for i in old_images)
     pvc_uid = kubectl(run, lab, "get", "pvc", "data-postgresql-0")["metadata"]["uid"]
     work = secrets_file.parent / "work" / "circleci-server"
     values_file = work / "values-4.0.yaml"
@@ -147,7 +171,7 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
     #    and no plan file left behind.
     lab.admin.clear_requests()
     check = run("ansible-playbook", "-i", lab.files["inventory"], "-e", "@%s" % secrets_file, PLAYBOOK, "--check", "--diff",
-                *CONFIRM, env=env)
+                *CONFIRM, *roll, env=env)
     assert recap(check.stdout)["failed"] == 0
     assert lab.admin.requests() == []
     assert not values_file.exists() and not list(scratch.glob("circleci-migrate-plan.*"))
@@ -183,7 +207,7 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
 
     # 4. Fixed (another migrator image, the failed Job replaced) and confirmed: migrated to 4.0.6, with -vvvv and
     #    --diff, and no secret in the output.
-    first = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, *NOMAD_OUTPUTS, "--diff", "-vvvv")
+    first = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, *NOMAD_OUTPUTS, *roll, "--diff", "-vvvv")
     history = release(run, lab)
     assert history[-1]["chart"] == "circleci-server-4.0.6" and history[-1]["status"] == "deployed"
     # The release diff was shown before the point of no return and the upgrade.
@@ -231,15 +255,26 @@ def test_check_then_failing_migrator_then_fixed_confirmed_migration_then_rerun(l
     assert "kubectl -n circleci-server delete service circleci-server-traefik nomad-server-external" in summary
     assert "mTLS from its outputs in the values: yes" in summary and "terraform apply" not in summary
     assert "DNS: create" not in summary
+    # The Nomad clients rolled, after the upgrade and the DNS step: new instances (the new version's image) that are
+    # ready Nomad nodes, the 3.x ones drained and gone, the group back at its size; nothing left about it.
+    assert first.stdout.index("migrate_dns : Point the records at the load balancer in Route 53") \
+        < first.stdout.index("nomad_clients : Replace the outdated Nomad clients without killing a job")
+    images, nodes, size = nomad_clients(lab)
+    assert size == desired and len(images) == desired and not set(images) & set(old_images), (old_images, images)
+    assert set(images.values()).isdisjoint(old_images.values())
+    assert all(nodes[i] == ("ready", "eligible") for i in images), nodes
+    assert all(nodes.get(i, ("down", "ineligible")) == ("down", "ineligible") for i in old_images), nodes  # or purged
+    assert "replace the 3.x ones without killing jobs" not in summary
     for secret in [LICENSE, REGISTRY_PASSWORD, mtls["privateKey"], key_pem.splitlines()[1],
                    outputs["nomad_server_key_base64"]["value"]] + list(cluster_passwords.values()):
         assert secret not in first.stdout and secret not in first.stderr  # not even with -vvvv
     assert stat.S_IMODE(os.stat(values_file).st_mode) == 0o600
 
     # 5. A re-run changes nothing.
-    second = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, *NOMAD_OUTPUTS)
+    second = migrate(run, lab, secrets_file, *FIXED, *CONFIRM, *NOMAD_OUTPUTS, *roll)
     assert recap(second.stdout)["changed"] == 0, changed_tasks(second.stdout)
     assert len(release(run, lab)) == len(history)
+    assert nomad_clients(lab)[0] == images
 
     # 6. The release is now 4.x: pointed at it as at a 3.x one, the playbook (any target but the installed one) and
     #    the export and cleanup modules refuse, and nothing is written.
