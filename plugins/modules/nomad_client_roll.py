@@ -35,6 +35,7 @@ author:
 extends_documentation_fragment:
   - circleci.server.nomad
   - circleci.server.k8s_auth
+  - circleci.server.gcp_auth
 attributes:
   check_mode:
     support: full
@@ -43,9 +44,7 @@ attributes:
     support: none
     description: The plan is returned in RV(plan) instead.
 requirements:
-  - requests
   - boto3 (provider V(aws))
-  - google-auth (provider V(gcp))
 options:
   provider:
     description: Where the Nomad clients run.
@@ -102,11 +101,6 @@ options:
   zone:
     description: GCP zone of a zonal managed instance group.
     type: str
-  gcp_credentials_file:
-    description:
-      - Path to a GCP service account key file. Without it, application default credentials are used.
-      - Also E(GCP_SERVICE_ACCOUNT_FILE) or E(GOOGLE_APPLICATION_CREDENTIALS).
-    type: path
   gcp_base_url:
     description:
       - The Compute Engine v1 API base URL, for a private endpoint or a lab's stand-in.
@@ -120,13 +114,6 @@ options:
       - Without it, the group's own template is the current one; a group with a C(PROACTIVE) update policy and
         outdated instances is refused, since GCP is then already replacing them without draining Nomad.
     type: str
-  gcp_auth_kind:
-    description:
-      - How to authenticate to GCP. V(application) uses application default credentials, V(serviceaccount) the key
-        in O(gcp_credentials_file), V(none) sends no credentials (only for a lab's stand-in of the API).
-    type: str
-    choices: [application, serviceaccount, none]
-    default: application
   strategy:
     description:
       - The roll's pace. The plan (check mode) returns the strategy used and why in RV(plan.strategy) and RV(plan.strategy_reason).
@@ -399,6 +386,7 @@ from ansible_collections.circleci.server.plugins.module_utils.nomad import (
     client_from_params,
     nomad_argspec,
 )
+from ansible_collections.circleci.server.plugins.module_utils.gcp_auth import authorised_session, gcp_auth_spec
 from ansible_collections.circleci.server.plugins.module_utils.k8s import K8S_AUTH_ARGSPEC
 from ansible_collections.circleci.server.plugins.module_utils.roll.executor import RollOptions, Roller, RollStopped
 from ansible_collections.circleci.server.plugins.module_utils.roll.model import RollError, ScaledClock, WallClock
@@ -409,17 +397,11 @@ try:
 except ImportError:
     HAS_BOTO3 = False
 
-try:
-    import google.auth
-    from google.auth.transport.requests import AuthorizedSession
-    HAS_GOOGLE_AUTH = True
-except ImportError:
-    HAS_GOOGLE_AUTH = False
-
 
 def argument_spec():
     spec = nomad_argspec()
     spec.update(copy.deepcopy(K8S_AUTH_ARGSPEC))
+    spec.update(gcp_auth_spec())
     spec.update(
         provider=dict(type="str", required=True, choices=["aws", "gcp"]),
         group_name=dict(type="str", required=True, aliases=["name"]),
@@ -434,9 +416,7 @@ def argument_spec():
         raise_max_size=dict(type="bool", default=True),
         project=dict(type="str", fallback=(env_fallback, ["GCP_PROJECT"])),
         zone=dict(type="str"),
-        gcp_credentials_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"])),
         gcp_base_url=dict(type="str", default="https://compute.googleapis.com/compute/v1"),
-        gcp_auth_kind=dict(type="str", default="application", choices=["application", "serviceaccount", "none"]),
         instance_template=dict(type="str"),
         batch_size=dict(type="str", default="25%"),
         max_unavailable=dict(type="int", default=0),
@@ -474,21 +454,7 @@ def build_provider(module, clock):
         return AwsAsgProvider(params["group_name"], autoscaling, ec2, image_id=params["image_id"],
                               suspend_processes=params["suspend_processes"], api_timeout=params["api_timeout"])
     from ansible_collections.circleci.server.plugins.module_utils.roll.gcp import GcpMigProvider
-    if params["gcp_auth_kind"] == "none":
-        import requests
-        session = requests.Session()
-    else:
-        if not HAS_GOOGLE_AUTH:
-            module.fail_json(msg=missing_required_lib("google-auth"))
-        scopes = ["https://www.googleapis.com/auth/compute"]
-        if params["gcp_auth_kind"] == "serviceaccount" or params["gcp_credentials_file"]:
-            if not params["gcp_credentials_file"]:
-                module.fail_json(msg="gcp_auth_kind=serviceaccount needs gcp_credentials_file, the path of a service account key file.")
-            from google.oauth2 import service_account
-            credentials = service_account.Credentials.from_service_account_file(params["gcp_credentials_file"], scopes=scopes)
-        else:
-            credentials, dummy = google.auth.default(scopes=scopes)
-        session = AuthorizedSession(credentials)
+    session = authorised_session(module, ["https://www.googleapis.com/auth/compute"])
     return GcpMigProvider(params["project"], params["group_name"], session, zone=params["zone"],
                           region=params["region"] if not params["zone"] else None, base_url=params["gcp_base_url"],
                           clock=clock, poll_interval=max(0.5, min(2.0, params["poll_interval"])), instance_template=params["instance_template"],
