@@ -2,12 +2,44 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# ---- reading ansible-playbook's output (the one parser every test uses) -------------------------------------------
+TASK_RE = re.compile(r"^TASK \[(?P<name>.+?)\] \*+")
+RECAP_RE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                      r"\s+failed=(?P<failed>\d+)(?:\s+skipped=(?P<skipped>\d+))?", re.MULTILINE)
+
+
+def changed_tasks(output: str) -> set:
+    """The names of the tasks that reported changed (or would have, in check mode), from the default callback's
+    output: a task's "changed: [host]" line (also "changed: [host] => (item=...)") under its "TASK [name]" header."""
+    changed, task = set(), None
+    for line in output.splitlines():
+        match = TASK_RE.match(line)
+        if match:
+            task = match.group("name")
+        elif line.startswith("changed: [") and task:
+            changed.add(task)
+    return changed
+
+
+def recap(output: str, host: str | None = None) -> dict:
+    """The last PLAY RECAP's counters as ints (ok, changed, unreachable, failed, skipped): of ``host``, or summed
+    over its hosts. Fails the test, with the output's end, when the run printed no recap (for that host)."""
+    lines = [m for m in RECAP_RE.finditer(output[output.rfind("PLAY RECAP"):]) if host is None or m.group("host") == host]
+    assert "PLAY RECAP" in output and lines, "no PLAY RECAP%s in:\n%s" % (" for %s" % host if host else "", output[-3000:])
+    totals: dict = {}
+    for line in lines:
+        for key, value in line.groupdict().items():
+            if key != "host" and value is not None:
+                totals[key] = totals.get(key, 0) + int(value)
+    return totals
 
 
 def _hypothesis_state_under_cache():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from ..conftest import recap
+
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "values-3.x-aws.yaml"
 LICENSE = "fixture-4x-license-integration-77"
@@ -38,12 +40,6 @@ def fixture_secrets():
     secrets = set(re.findall(r"fixture-[A-Za-z0-9-]+", FIXTURE.read_text()))
     secrets.add("fixture-telegraf-datadog-key-0d5e")  # inside the base64 telegraf config
     return secrets | {LICENSE}
-
-
-def recap(stdout):
-    match = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout)
-    assert match, stdout[-2000:]
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
 
 
 def test_check_mode_then_run_then_rerun(run, tmp_path):

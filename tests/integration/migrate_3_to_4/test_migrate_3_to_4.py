@@ -22,6 +22,8 @@ import pytest
 import requests
 import yaml
 
+from ..conftest import changed_tasks, recap
+
 PLAYBOOK = "playbooks/migrate-3-to-4.yml"
 LICENSE = "lab-fake-4x-license-9f8e7d"
 REGISTRY_PASSWORD = "lab-fake-registry-password-1234"
@@ -86,22 +88,12 @@ def migrate(run, lab, secrets_file, *extra, check=True):
                env=lab.env, check=check)
 
 
-def recap(stdout):
-    match = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout)
-    assert match, stdout[-3000:]
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
-
-
 def kubectl(run, lab, *args):
     return json.loads(run("kubectl", "-n", "circleci-server", *args, "-o", "json", env=lab.env).stdout)
 
 
 def release(run, lab):
     return json.loads(run("helm", "-n", "circleci-server", "history", "circleci-server", "-o", "json", env=lab.env).stdout)
-
-
-def changed_tasks(stdout):
-    return [block.split("]", 1)[0] for block in stdout.split("TASK [") if "\nchanged:" in block]
 
 
 def helm_values(run, lab):

@@ -136,7 +136,9 @@ def test_every_failure_is_listed_at_once(run, preflight_labs, secret_vars):
 
 
 # ---- upgrade-4.3.yml refuses before its first change -------------------------------------------------------------
-# Every refusal of the whole playbook, on the labs this module already runs (no lab of its own): each run must stop
+# The refusals of the whole playbook that need a scenario of their own, on the labs this module already runs; those
+# on the plain aws-4.2 scenario are in the reliability suite (tests/integration/reliability/test_upgrade_43.py:
+# emptied values file, target without a chart, registry login refused, jobs running with idle required). Each run must stop
 # with its own message, send 0 mutating requests to the cluster, the clouds or the registry, leave the operator's
 # values file as it was and leave no temp file (values, registry config) behind.
 UPGRADE_PLAYBOOK = str(Path(__file__).resolve().parents[3] / "playbooks" / "upgrade-4.3.yml")
@@ -148,15 +150,11 @@ REFUSALS = {
                      "VM(s) tagged ManagedBy=circleci-vm-service are still there"),
     "wrong-sg": (LIVE_AWS, {"circleci_aws_vm_service_security_group_id": "sg-0123456789abcdef0"},
                  "Security group sg-0123456789abcdef0 of the vm-service machines was not found"),
-    "empty-values": ("aws-4.2", {"circleci_values_file": "@EMPTY@"}, "holds no values"),
-    "missing-chart": ("aws-4.2", {"circleci_target_version": "4.3.5"}, "has no circleci-server chart 4.3.5"),
-    "login-refused": ("aws-4.2", {"circleci_registry_password": "lab-fake-wrong-password"}, "helm registry login"),
     # the preflight's own messages, as the role-level tests used to check them
     "vault": ("aws-4.2-vault", {}, ["Vault -> Tink migration not finished", "tink.enabled", "vault.internal", "StatefulSet vault"]),
     "nobackup": ("aws-4.2-nobackup", {}, [
         "No Velero backup in namespace velero covers namespace circleci-server", "velero backup create", "Preflight found 2 problem(s)"]),
     "k8s130": ("aws-4.2-k8s130", {}, ["Kubernetes 1.30 is outside 1.26-1.28", "cannot start"]),
-    "busy-nomad": ("aws-4.2", {"circleci_require_idle": True}, "job(s) are running on Nomad"),
     # helm_upgrade alone must not take the operator's unmigrated file (the values step's check stops it)
     "tags-helm-upgrade": ("aws-4.2", {"@tags": "helm_upgrade"}, "is still in the shape of 4.2.7"),
 }
@@ -193,10 +191,6 @@ def refused_runs(run, preflight_labs, tmp_path_factory):
         env = dict(lab_env(lab), TMPDIR=str(tmp))
         if refusal == JSON_OUTPUT:
             env["ANSIBLE_STDOUT_CALLBACK"] = "json"
-        if extra.get("circleci_values_file") == "@EMPTY@":
-            empty = tmp / "values.yaml"
-            empty.write_text("# emptied by mistake\n")
-            extra["circleci_values_file"] = str(empty)
         tags = ["--tags", extra.pop("@tags")] if "@tags" in extra else []
         extra_file = tmp / "extra.yml"
         extra_file.write_text(json.dumps(extra))

@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO_ROOT, RunningLab
+from tests.integration.conftest import REPO_ROOT, RunningLab, recap as output_recap
 
 PLAYBOOK = str(Path(__file__).with_name("upgrade_cloud.yml"))
 PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
@@ -43,9 +42,8 @@ def play(module_lab, run):
 
 
 def recap(proc) -> dict:
-    match = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
-    assert match, proc.stdout[-3000:]
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
+    """The recap of a finished run (the shared parser, tests/integration/conftest.py)."""
+    return output_recap(proc.stdout)
 
 
 def mutating(lab, service=None) -> list:

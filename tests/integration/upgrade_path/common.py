@@ -13,7 +13,6 @@ import yaml
 from ..conftest import REPO_ROOT
 
 PLAYBOOK = str(REPO_ROOT / "playbooks" / "upgrade.yml")
-TASK_RE = re.compile(r"^TASK \[(?P<name>.+?)\] \*+$")
 # The lab's cluster runs Kubernetes 1.27, inside every range up to 4.6; no single version is inside every range of
 # 4.2 -> 4.10 (4.2 -> 4.3 needs 1.26-1.28, 4.7 -> 4.8 needs 1.33), so the one-run tests widen the later ranges the
 # way an operator does when CircleCI revises them (preflight_kubernetes_overrides); test_check_mode_refuses_... shows
@@ -53,17 +52,6 @@ def play(run, lab, *extra, check=True, overrides=True):
     else:
         args += ["-e", "circleci_work_dir=%s" % (lab.state_dir / "work")]
     return run(*args, *extra, env=lab.env, check=check)
-
-
-def changed_tasks(output: str) -> set:
-    changed, task = set(), None
-    for line in output.splitlines():
-        match = TASK_RE.match(line)
-        if match:
-            task = match.group("name")
-        elif line.startswith("changed: [") and task:
-            changed.add(task)
-    return changed
 
 
 def history(lab) -> dict:

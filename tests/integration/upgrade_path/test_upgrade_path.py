@@ -13,7 +13,8 @@ import yaml
 
 from tests.lab.charts import LAST_PATCHES, NEWEST
 
-from .common import changed_tasks, history, journal, lab_fixture, migrate_values, play, revisions_in_request_order
+from ..conftest import changed_tasks
+from .common import history, journal, lab_fixture, migrate_values, play, revisions_in_request_order
 
 lab = lab_fixture("aws-4.2")
 STATE = {}
