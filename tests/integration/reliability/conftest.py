@@ -6,7 +6,6 @@ import json
 import os
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from ..conftest import REPO_ROOT, RunningLab
 from .suite import LAB, writes
 
 SECRET_KEY = re.compile(r"(token|secret|password|keyset|cookie|key)(\.|$)", re.IGNORECASE)
+SECRET_VAR = re.compile(r"(token|secret|password|license|key)$")  # not the usernames and client ids beside them
 LAB_OWN_FILES = {"requests.jsonl", "lab.json", "lab.log", "datastores.jsonl"}
 
 
@@ -111,7 +111,8 @@ class Runner:
             yaml.safe_dump(dict(entry.secret_vars), handle)
         self.outputs: list = []
         self._canaries = None
-        self.started = time.time()
+        # What is there before the first run (the lab's own files): a file is "written" if new or changed since.
+        self.before = self._snapshot()
 
     @property
     def env(self) -> dict:
@@ -150,7 +151,7 @@ class Runner:
         return self._canaries
 
     def _read_canaries(self) -> list:
-        found = [v for v in self.entry.secret_vars.values() if isinstance(v, str) and len(v) >= 8]
+        found = [v for k, v in self.entry.secret_vars.items() if isinstance(v, str) and len(v) >= 8 and SECRET_VAR.search(k)]
         if self.entry.lab_canaries:
             found += list(self.entry.lab_canaries(self.lab))
         for file_key, var in self.entry.secret_lab_vars:
@@ -171,20 +172,29 @@ class Runner:
         named.add(str(Path(self.lab.files["inventory"]).parent / "group_vars" / "all" / "registry.yml"))
         return named
 
-    def written_files(self) -> list:
-        """Files under the runs' directories and the lab's state directory changed since the runner was made."""
-        found = []
+    def operator_dirs(self) -> list:
+        return [d.replace("{tmp}", str(self.tmp)) for d in self.entry.operator_dirs]
+
+    def _snapshot(self) -> dict:
+        """path -> (mtime_ns, size) of the regular files under the runs' directories, the lab's state directory and
+        the entry's other lab directories."""
+        files = {}
         roots = [self.tmp, Path(self.lab.state["state_dir"])] + [Path(self.lab.files[key]) for key in self.entry.scan_lab_dirs]
         for root in roots:
-            for dirpath, _dirs, files in os.walk(root):
-                for name in files:
+            for dirpath, _dirs, names in os.walk(root):
+                for name in names:
                     path = os.path.join(dirpath, name)
                     try:
-                        if not os.path.islink(path) and os.lstat(path).st_mtime >= self.started - 1:
-                            found.append(path)
+                        stat = os.lstat(path)
                     except OSError:
-                        pass
-        return found
+                        continue
+                    if not os.path.islink(path):
+                        files[path] = (stat.st_mtime_ns, stat.st_size)
+        return files
+
+    def written_files(self) -> list:
+        """Files new or changed since the runner was made (before the first run)."""
+        return [path for path, state in self._snapshot().items() if self.before.get(path) != state]
 
     def leaks(self, sampler: ProcessSampler) -> list:
         """Where a canary was found: "<canary> in <where>". 0600 files the operator named (and their 0600
@@ -207,7 +217,8 @@ class Runner:
                 mode = os.stat(path).st_mode & 0o777
             except OSError:
                 continue
-            owned = mode == 0o600 and any(path == f or path.startswith(f + ".") for f in allowed)
+            owned = mode == 0o600 and (any(path == f or path.startswith(f + ".") for f in allowed)
+                                       or any(path.startswith(d + os.sep) for d in self.operator_dirs()))
             found += ["%s in file %s (mode %o)" % (c, path, mode) for c in canaries if c in text and not owned]
         return found
 
@@ -255,7 +266,8 @@ def sampler():
 
 
 @pytest.fixture(scope="module")
-def runner(entry, lab, run, tmp_path_factory, sampler):  # pylint: disable=unused-argument  (sampling from the first run)
+# sampler: sampling from the first run on
+def runner(entry, lab, run, tmp_path_factory, sampler):  # pylint: disable=unused-argument
     made = Runner(entry, lab, run, tmp_path_factory.mktemp("runs-" + entry.name))
     made.canaries()
     return made
@@ -327,7 +339,8 @@ def refusals(entry, runner, run):
 
 
 @pytest.fixture(scope="module")
-def check_run(runner, refusals):  # pylint: disable=unused-argument  (the refusals run first, on the pristine lab)
+# refusals: they run first, on the pristine lab
+def check_run(runner, refusals):  # pylint: disable=unused-argument
     runner.lab.admin.clear_requests()
     before = {path: Path(path).read_bytes() for path in runner.operator_files() if os.path.isfile(path)}
     proc = runner.play("--check", "--diff", "-vvvv", name="check")
@@ -362,5 +375,6 @@ def rerun(runner, chain):  # pylint: disable=unused-argument
 
 
 @pytest.fixture(scope="module")
-def leaks(runner, sampler, check_run, chain, rerun):  # pylint: disable=unused-argument  (after every run)
+# check_run, chain, rerun: after every run
+def leaks(runner, sampler, check_run, chain, rerun):  # pylint: disable=unused-argument
     return runner.leaks(sampler), runner.canaries(), len(sampler.pids)

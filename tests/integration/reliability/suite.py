@@ -96,6 +96,9 @@ class Playbook:
     lab_canaries: Optional[Callable] = None  # ... and those read from the lab before the first run: (lab) -> list.
     # Files the operator named (lab file keys) that may hold secrets, when 0600 (their 0600 backups too).
     operator_files: tuple = ()
+    # Directories the operator named for the playbook's files ("{tmp}": the runs' directory): its 0600 files may hold
+    # secrets (e.g. migrate-3-to-4's 4.0 values file in circleci_work_dir).
+    operator_dirs: tuple = ()
     scan_lab_dirs: tuple = ()            # lab file keys of more directories the runs write in (e.g. the box's root)
     mutating_steps: tuple = ()           # in the order the playbook takes them
     rerun_allowed_writes: tuple = ()     # regexes of "METHOD path" a re-run after success may still send
