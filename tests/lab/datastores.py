@@ -9,7 +9,8 @@ What lives in the data is kept here, per namespace:
   ``CrashLoopBackOff``, as mongod refuses to start; so a helm upgrade that jumps MongoDB from 3.6 to 4.4
   fails its ``--wait``. ``kubectl exec`` in ``mongodb-*`` answers the ``mongo`` shell up to 4.4 and
   ``mongosh`` from 5.0 (each missing where the real images lack it): ``db.version()``, ``getParameter``
-  of ``featureCompatibilityVersion``, ``setFeatureCompatibilityVersion`` (only to the binary's minor or
+  of ``featureCompatibilityVersion``, ``setFeatureCompatibilityVersion`` (then that ``getParameter`` when the same
+  ``--eval`` asks for both) (only to the binary's minor or
   the one before; ``confirm: true`` required from 7.0), ``mongodump --archive=<path>`` and
   ``test -s <path>`` for a dump taken. The shells must be given ``-u root``.
 - PostgreSQL: ``psql ... -c 'SHOW server_version'`` prints the image's major.minor; its data directories (the
@@ -112,7 +113,10 @@ class MongoStandIn:
         if not re.search(r"(-u|--username)[ =]root\b", line):
             return ("", "MongoServerError: command requires authentication (lab: pass -u root -p \"$MONGODB_ROOT_PASSWORD\")\n", 1)
         if "setFeatureCompatibilityVersion" in line:
-            return self._set_fcv(binary, line)
+            out, err, code = self._set_fcv(binary, line)
+            if "getParameter" in line:  # set, then read back in the same --eval
+                out += json.dumps({"featureCompatibilityVersion": {"version": self.fcv}, "ok": 1}) + "\n"
+            return out, err, code
         if "featureCompatibilityVersion" in line:
             return json.dumps({"featureCompatibilityVersion": {"version": self.fcv}, "ok": 1}) + "\n", "", 0
         if "db.version()" in line:
@@ -169,7 +173,8 @@ class PostgresStandIn:
     ``kubectl exec`` in ``postgresql-*`` answers (with ``-U postgres``): ``SHOW server_version``, the row-count query
     of the role postgresql_upgrade (anything with ``query_to_xml``: ``db|schema.table|count`` lines, also written to
     the file after ``tee``), ``pg_dumpall ... -f <path>``, ``psql ... -f <path>`` (restores such a dump: drops and
-    recreates its databases), ``test -s <path>``, ``cat <path>``, ``touch <path>``, ``vacuumdb``.
+    recreates its databases), ``test -s <path>``, ``cat <path>``, ``touch <path>``, ``ls -1 <dir>``, ``vacuumdb``, and
+    ``a && b`` chains of those.
     Not modelled: SQL, roles, locales, extensions, concurrent writes, pg_upgrade.
     """
 
@@ -225,8 +230,18 @@ class PostgresStandIn:
         return None
 
     def exec(self, pod: dict, container, argv: list) -> tuple:
+        """Runs each part of an ``a && b`` chain in turn (stdout joined; the first failure stops it)."""
         del container
-        line = " ".join(argv)
+        out, err = "", ""
+        for part in " ".join(argv).split(" && "):
+            stdout, stderr, code = self._exec_one(pod, part)
+            out, err = out + stdout, err + stderr
+            if code != 0:
+                return out, err, code
+        return out, err, 0
+
+    def _exec_one(self, pod: dict, line: str) -> tuple:
+        argv = line.split()
         data = self._data(pod)
         if self._refuses(data["major"], self._binary(pod)):
             return "", "error: unable to upgrade connection: container not found (lab: CrashLoopBackOff)\n", 1
@@ -238,6 +253,11 @@ class PostgresStandIn:
         if touch:
             self.files.setdefault(touch.group(1), "touched")
             return "", "", 0
+        listing = re.search(r"\bls -1 " + path, line)
+        if listing:
+            prefix = listing.group(1).rstrip("/") + "/"
+            names = sorted({f[len(prefix):].split("/")[0] for f in list(self.files) + list(self.dirs) if f.startswith(prefix)})
+            return "".join(n + "\n" for n in names), "", 0
         cat = re.search(r"\bcat " + path, line)
         if cat:
             if cat.group(1) not in self.files:
