@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,65 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TASK_RE = re.compile(r"^TASK \[(?P<name>.+?)\] \*+")
 RECAP_RE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                       r"\s+failed=(?P<failed>\d+)(?:\s+skipped=(?P<skipped>\d+))?", re.MULTILINE)
+
+
+class ProcessSampler:
+    """Samples the argv and environment of every descendant of this test process (ansible-playbook, its workers,
+    helm, kubectl, ...) every ``interval`` seconds while it runs: a secret on a command line or in a child's
+    environment is readable there, by any local user for argv."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.argv: set = set()
+        self.environ: set = set()
+        self.pids: set = set()
+        self._root = os.getpid()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _descendants(self) -> list:
+        parents = {}
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open("/proc/%s/stat" % pid, "rb") as handle:
+                        # "pid (comm) state ppid ...": comm may hold spaces and parentheses; split after the last ")"
+                        parents[int(pid)] = int(handle.read().rsplit(b")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    pass
+        found, frontier = [], [self._root]
+        while frontier:
+            parent = frontier.pop()
+            children = [pid for pid, ppid in parents.items() if ppid == parent]
+            found += children
+            frontier += children
+        return found
+
+    def _run(self):
+        while not self._stop.is_set():
+            for pid in self._descendants():
+                self.pids.add(pid)
+                for name, into in (("cmdline", self.argv), ("environ", self.environ)):
+                    try:
+                        with open("/proc/%d/%s" % (pid, name), "rb") as handle:
+                            into.add(handle.read().replace(b"\0", b" ").decode(errors="replace"))
+                    except OSError:
+                        pass
+            self._stop.wait(self.interval)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def changed_tasks(output: str) -> set:

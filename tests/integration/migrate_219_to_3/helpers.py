@@ -108,17 +108,6 @@ class Lab:
             return json.loads(response.read())
 
 
-def changed_tasks(output: str) -> set:
-    changed, task = set(), None
-    for line in output.splitlines():
-        match = TASK_RE.match(line)
-        if match:
-            task = match.group("name")
-        elif line.startswith("changed: [") and task:
-            changed.add(task)
-    return changed
-
-
 def world_readable_files_containing(roots, needles) -> list:
     """Files under ``roots`` whose own mode lets others read them (o+r, whatever their directory) holding a needle."""
     found = []

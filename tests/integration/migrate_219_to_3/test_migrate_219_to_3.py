@@ -13,8 +13,8 @@ import stat
 
 import pytest
 
-from ..upgrade_219.helpers import ArgvSampler
-from .helpers import Lab, canaries, changed_tasks, scenario, world_readable_files_containing
+from ..conftest import ProcessSampler, changed_tasks
+from .helpers import Lab, canaries, scenario, world_readable_files_containing
 
 SCENARIO = "migrate-2.19"
 
@@ -29,8 +29,8 @@ def lab(run, tmp_path_factory):
 def _no_leak(lab, result, sampler, secrets):
     out = result.stdout + result.stderr
     assert [s for s in secrets if s in out] == []
-    assert len(sampler.seen) > 10, "the argv sampler saw nothing"
-    assert [s for s in secrets if any(s in argv for argv in sampler.seen)] == []
+    assert len(sampler.argv) > 10, "the argv sampler saw nothing"
+    assert [s for s in secrets if any(s in argv for argv in sampler.argv)] == []
     roots = [lab.state_dir, lab.work_dir, lab.files["box_root"], os.environ.get("ANSIBLE_HOME", "")]
     assert world_readable_files_containing([r for r in roots if r], secrets) == []
 
@@ -38,7 +38,7 @@ def _no_leak(lab, result, sampler, secrets):
 def test_check_mode_writes_nothing_and_leaks_no_secret(lab):
     secrets = canaries(scenario(SCENARIO))
     box_before, pod_before = lab.pg_checksums("box"), lab.pg_checksums("pod")
-    with ArgvSampler() as sampler:
+    with ProcessSampler() as sampler:
         result = lab.play("--check", "-vvvv")
     assert lab.admin.requests() == [], "check mode must not write to the cluster or the box"
     assert lab.box_state()["app"]["State"] == "started" and lab.box_state()["container_runs"] == []
@@ -67,7 +67,7 @@ def test_a_fault_in_the_mongodb_import_then_a_rerun_restores_postgresql_once(lab
         "circleci-server-traefik": 0}
 
     lab.admin.clear_faults()
-    with ArgvSampler() as sampler:
+    with ProcessSampler() as sampler:
         second = lab.play("-vvvv")
     assert "resuming run %s (imported: postgresql)" % state["run_id"] in second.stdout
     assert "Import mongodb, vault, already imported by run %s: postgresql" % state["run_id"] in second.stdout

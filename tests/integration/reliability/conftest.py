@@ -5,72 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ..conftest import REPO_ROOT, RunningLab
+from ..conftest import REPO_ROOT, ProcessSampler, RunningLab
 from .suite import LAB, writes
 
 SECRET_KEY = re.compile(r"(token|secret|password|keyset|cookie|key)(\.|$)", re.IGNORECASE)
 SECRET_VAR = re.compile(r"(token|secret|password|license|key)$")  # not the usernames and client ids beside them
 LAB_OWN_FILES = {"requests.jsonl", "lab.json", "lab.log", "datastores.jsonl"}
-
-
-class ProcessSampler:
-    """Samples the argv and environment of every descendant of this test process (ansible-playbook, its workers,
-    helm, kubectl, ...) every ``interval`` seconds while it runs: a secret on a command line or in a child's
-    environment is readable there, by any local user for argv."""
-
-    def __init__(self, interval: float = 0.1):
-        self.interval = interval
-        self.argv: set = set()
-        self.environ: set = set()
-        self.pids: set = set()
-        self._root = os.getpid()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _descendants(self) -> list:
-        parents = {}
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open("/proc/%s/stat" % pid, "rb") as handle:
-                        # "pid (comm) state ppid ...": comm may hold spaces and parentheses; split after the last ")"
-                        parents[int(pid)] = int(handle.read().rsplit(b")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    pass
-        found, frontier = [], [self._root]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, ppid in parents.items() if ppid == parent]
-            found += children
-            frontier += children
-        return found
-
-    def _run(self):
-        while not self._stop.is_set():
-            for pid in self._descendants():
-                self.pids.add(pid)
-                for name, into in (("cmdline", self.argv), ("environ", self.environ)):
-                    try:
-                        with open("/proc/%d/%s" % (pid, name), "rb") as handle:
-                            into.add(handle.read().replace(b"\0", b" ").decode(errors="replace"))
-                    except OSError:
-                        pass
-            self._stop.wait(self.interval)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
 
 
 class SuiteLab(RunningLab):
