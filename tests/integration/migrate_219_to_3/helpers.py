@@ -21,7 +21,6 @@ from ..conftest import REPO_ROOT, RunningLab
 
 PLAYBOOK = str(REPO_ROOT / "playbooks" / "migrate-2.19-to-3.yml")
 PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
-TASK_RE = re.compile(r"^TASK \[(?P<name>.+?)\] \*+$")
 
 
 def scenario(name: str) -> dict:
