@@ -20,13 +20,8 @@ description:
   - Reads only; changes nothing. Exists because no module checks a set of archives against a manifest of one run.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: The module never changes anything.
+extends_documentation_fragment:
+  - circleci.server.read_only
 options:
   run_dir:
     description: The controller directory of this run's export (C(manifest.json) and the archives).

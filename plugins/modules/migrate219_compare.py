@@ -19,13 +19,8 @@ description:
   - A database that only 3.x has is not a difference. Reads only; changes nothing.
 author:
   - circleci.server maintainers (@circleci-server-ansible)
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: The module never changes anything.
+extends_documentation_fragment:
+  - circleci.server.read_only
 options:
   datastore:
     description: Which datastore the counts are of.
