@@ -145,6 +145,11 @@ def ansible_env():
     for kind in ("cache", "config", "data"):
         env.setdefault("HELM_%s_HOME" % kind.upper(), str(REPO_ROOT / ".cache" / "helm" / kind))
     env["PATH"] = "%s:%s" % (REPO_ROOT / ".venv" / "bin", env.get("PATH", ""))
+    # The module runs' bytecode cache (hacking/python_startup/zipimport_bytecode_cache.py).
+    env.setdefault("CIRCLECI_ZIPIMPORT_CACHE", str(REPO_ROOT / ".cache" / "zipimport-bytecode"))
+    startup = str(REPO_ROOT / "hacking" / "python_startup")
+    if startup not in env.get("PYTHONPATH", "").split(os.pathsep):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (startup, env.get("PYTHONPATH")) if p)
     return env
 
 

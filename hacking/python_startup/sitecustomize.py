@@ -1,0 +1,4 @@
+"""Run by every Python of the checkout's commands (hacking/env.sh puts this directory on PYTHONPATH)."""
+import zipimport_bytecode_cache
+
+zipimport_bytecode_cache.install()
