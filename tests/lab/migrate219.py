@@ -11,7 +11,10 @@
   ``cluster.postgresql.databases`` (what 3.x created itself);
 - ``kubectl exec`` in ``postgresql-*`` runs the command for real (``sh``/``psql``/``pg_dumpall``, as the lab's
   unprivileged user, with the pod's environment and PGHOST/PGPORT of the pod's cluster, stdin passed through);
-  in ``mongodb-*`` and ``vault-*`` it reaches the stand-ins below;
+  in ``mongodb-*`` and ``vault-*`` it reaches the stand-ins below; in ``circleci-migrate219-*`` (the migration's
+  own restore pods) it runs ``sh`` for real in the directory of the claim the pod mounts (the Vault StatefulSet's
+  claim ``data-vault-0``, a directory ``lab-volumes-*/data-vault-0`` in the temp dir, seeded with 3.x's own Vault files), refused while
+  another pod mounts the claim (ReadWriteOnce);
 - the services box of ``tests/lab/box`` (real sshd, stand-in commands) without its AWS and Nomad world, whose
   ``docker exec`` of ``pg_dumpall``/``psql`` runs the real programs against the box's cluster, and whose data
   directory (``<box root>/data/circle``) holds the Vault file backend and the signing/encryption keys
@@ -21,8 +24,10 @@ Every exec into a datastore pod is appended to ``<state dir>/migrate219.jsonl`` 
 whether it restored (a pg_dumpall dump, a mongorestore, a Vault tar), exit code; never the command line, which could hold what a test looks for).
 
 Not modelled: MongoDB itself (the stand-in keeps collection counts; an archive is gzip'd JSON of them, not BSON;
-``mongorestore --drop`` replaces the archive's databases), Vault itself (a restore records the archive's members;
-unsealing succeeds when ``vault-init-out`` was among them; no token, no storage), the pods' file systems, the 2.19
+``mongorestore --drop`` replaces the archive's databases), Vault itself (unsealing succeeds when ``vault-init-out`` is
+on its claim; the keys are not checked; no token, no storage engine: ``find`` lists the claim's files), the pods' file
+systems other than the Vault claim, file ownership (the restore runs as the lab's user, not the pod's runAsUser), a
+restore pod that cannot start because the claim is attached elsewhere (refused at its exec here), the 2.19
 app's own containers beyond their names, and what tests/lab/pg.py and tests/lab/box say they do not model.
 """
 from __future__ import annotations
@@ -34,6 +39,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -131,40 +137,122 @@ class PodMongo:
         return "", "lab: this --eval is not scripted in the MongoDB pod stand-in\n", 1
 
 
+VAULT_MOUNT = "/vault/file"
+# What 3.x's own Vault holds on its claim before the migration (the chart initialised it): kept aside by the restore.
+VAULT_FRESH_FILES = {"core/_keyring": "3.x's own keyring", "core/master": "3.x's own master key",
+                     "sys/token/id/3x-root": "3.x's own root token"}
+
+
+class VaultVolumes:
+    """The Vault claims' file systems: one directory of the lab per PersistentVolumeClaim (``<state>/volumes/<claim>``),
+    what a pod that mounts the claim sees at its mountPath."""
+
+    def __init__(self, kube, base_dir: str, account):
+        self.kube, self.base_dir, self.account = kube, base_dir, account
+
+    def path(self, claim: str) -> str:
+        return os.path.join(self.base_dir, claim)
+
+    def create(self, claim: str, files: dict) -> None:
+        for relative, text in files.items():
+            _write(os.path.join(self.path(claim), relative), text, self.account)
+        for directory, _dirs, _files in os.walk(self.base_dir):
+            os.chown(directory, self.account.pw_uid, self.account.pw_gid)
+
+    def files(self, claim: str) -> list:
+        """The claim's files, relative (what ``find . -type f`` prints in its root, without ``./``)."""
+        root = self.path(claim)
+        return sorted(os.path.relpath(os.path.join(d, n), root) for d, _dirs, names in os.walk(root) for n in names)
+
+    def mounts(self, pod: dict) -> dict:
+        """mountPath -> claim of the pod's first container."""
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes") or []
+                  if v.get("persistentVolumeClaim")}
+        container = pod["spec"]["containers"][0]
+        return {m["mountPath"]: claims[m["name"]] for m in container.get("volumeMounts") or [] if m["name"] in claims}
+
+    def users(self, namespace: str, claim: str) -> list:
+        """The pods that mount ``claim``."""
+        return [p["metadata"]["name"] for p in self.kube.list("v1", "Pod", namespace)
+                if claim in self.mounts(p).values()]
+
+
 class PodVault:
-    """``kubectl exec`` in the 3.x ``vault-*`` pods: a file-backend restore (tar on stdin), unseal, status."""
+    """``kubectl exec`` in the 3.x ``vault-*`` pods: unseal, status and a listing of the file backend on its claim
+    (``VaultVolumes``). Vault restarts sealed: a new vault-0 (another uid) is sealed until unsealed again."""
 
-    takes_stdin = True
+    takes_stdin = False
 
-    def __init__(self, journal: Journal):
-        self.journal = journal
-        self.members: list = []
+    def __init__(self, volumes: VaultVolumes, journal: Journal):
+        self.volumes, self.journal = volumes, journal
         self.sealed = True
-        self.restores = 0
+        self.pod_uid = None
 
     def __call__(self, pod, container, argv, stdin=None):
-        del container
+        del container, stdin
         line = " ".join(argv)
         name = pod["metadata"]["name"]
-        if "tar" in line and stdin is not None:
-            try:
-                with tarfile.open(fileobj=io.BytesIO(stdin), mode="r:gz") as archive:
-                    members = sorted(m.name for m in archive.getmembers())
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                return "", "tar: this does not look like a tar archive (%s)\n" % exc, 2
-            self.members, self.sealed = members, True
-            self.restores += 1
-            self.journal.write(pod=name, program="tar", stdin_bytes=len(stdin), restore=True, code=0)
-            return "", "", 0
+        if pod["metadata"].get("uid") != self.pod_uid:
+            self.pod_uid, self.sealed = pod["metadata"].get("uid"), True
+        claim = self.volumes.mounts(pod).get(VAULT_MOUNT)
+        files = self.volumes.files(claim) if claim else []
         if "vault operator unseal" in line:
-            if not any(m.endswith("vault-init-out") for m in self.members):
-                return "", "cat: can't open '/vault/file/vault-init-out': No such file or directory\n", 1
+            if "vault-init-out" not in files:
+                return "", "cat: can't open '%s/vault-init-out': No such file or directory\n" % VAULT_MOUNT, 1
             self.sealed = False
             self.journal.write(pod=name, program="vault-unseal", stdin_bytes=0, restore=False, code=0)
             return "Sealed false\n", "", 0
-        if "vault status" in line:
-            return json.dumps({"sealed": self.sealed, "initialized": bool(self.members)}) + "\n", "", 2 if self.sealed else 0
-        return "", "lab: this command is not scripted in the Vault pod stand-in\n", 127
+        # A ";" list of these, as "sh -c" runs it: vault status, echo <word>, find <mount> -type f.
+        script = argv[2] if argv[:2] in (["sh", "-c"], ["/bin/sh", "-c"]) and len(argv) > 2 else line
+        out, code = "", 0
+        for command in [c.strip() for c in script.split(";") if c.strip()]:
+            if re.match(r"^vault status\b", command):
+                out += json.dumps({"sealed": self.sealed, "initialized": bool(files)}) + "\n"
+                code = 2 if self.sealed else 0
+            elif re.match(r"^echo \S+$", command):
+                out, code = out + command.split()[1] + "\n", 0
+            elif re.match(r"^find %s -type f$" % re.escape(VAULT_MOUNT), command):
+                out, code = out + "".join("%s/%s\n" % (VAULT_MOUNT, f) for f in files), 0
+            else:
+                return out, "lab: %r is not scripted in the Vault pod stand-in\n" % command, 127
+        return out, "", code
+
+
+class PodVolumeRestore:
+    """``kubectl exec`` in the migration's restore pods (``circleci-migrate219-*``): ``sh`` for real, as the lab's
+    unprivileged user, in the claim's directory: the pod's mountPath in the arguments is that directory. Refused, as a
+    ReadWriteOnce volume would be, while another pod (vault-0) mounts the claim."""
+
+    takes_stdin = True
+
+    def __init__(self, volumes: VaultVolumes, journal: Journal):
+        self.volumes, self.journal = volumes, journal
+
+    def __call__(self, pod, container, argv, stdin=None):
+        del container
+        name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+        program = os.path.basename(argv[0]) if argv else ""
+        if program not in ("sh", "bash"):
+            return "", "lab: %s: the restore pod stand-in runs sh only\n" % program, 127
+        mounts = self.volumes.mounts(pod)
+        for claim in mounts.values():
+            others = [p for p in self.volumes.users(namespace, claim) if p != name]
+            if others:
+                return "", ("lab: Multi-Attach error for volume %s: Volume is already used by pod(s) %s (ReadWriteOnce)\n"
+                            % (claim, ", ".join(others))), 1
+        real = []
+        for arg in argv:
+            for mount_path, claim in mounts.items():
+                if arg == mount_path or arg.startswith(mount_path + "/"):
+                    arg = self.volumes.path(claim) + arg[len(mount_path):]
+            real.append(arg)
+        real[0] = "/bin/sh"
+        proc = subprocess.run(real, input=stdin or b"", capture_output=True, check=False, timeout=600, cwd="/tmp",
+                              env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"},
+                              preexec_fn=demote(self.volumes.account))  # pylint: disable=subprocess-popen-preexec-fn
+        restore = stdin is not None and len(stdin) > 0 and "tar" in " ".join(argv)
+        self.journal.write(pod=name, program="sh", stdin_bytes=len(stdin or b""), restore=restore, code=proc.returncode)
+        return proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"), proc.returncode
 
 
 def _secret_value(lab, namespace, name, key) -> str:
@@ -246,7 +334,17 @@ def bring_up_migrate219(lab, scenario: dict) -> None:
         lab.kube.replace(_with_env(postgresql, [_secret_env("POSTGRES_PASSWORD", "postgresql", "postgresql-password")]))
         lab.kube.create(_statefulset(namespace, "mongodb", "cciserver.azurecr.io/mongodb:3.6.22",
                                      [_secret_env("MONGODB_ROOT_PASSWORD", "mongodb", "mongodb-root-password")]))
-        lab.kube.create(_statefulset(namespace, "vault", "cciserver.azurecr.io/vault:1.4.3", []))
+        vault = _statefulset(namespace, "vault", "cciserver.azurecr.io/vault:1.4.3", [])
+        vault["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": VAULT_MOUNT}]
+        vault["spec"]["template"]["spec"]["securityContext"] = {"runAsUser": 100, "fsGroup": 1000}
+        vault["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}]
+        # The cluster's storage, like the PostgreSQL clusters' data: outside the state directory (the controller's).
+        vault_volumes = VaultVolumes(lab.kube, tempfile.mkdtemp(prefix="lab-volumes-"), account)
+        lab.register_stopper(lambda: shutil.rmtree(vault_volumes.base_dir, ignore_errors=True))
+        vault_volumes.create("data-vault-0", VAULT_FRESH_FILES)
+        lab.files["migrate219_volumes"] = vault_volumes.base_dir
+        lab.kube.create(vault)
         for name, replicas in (cluster_spec.get("replicas") or {}).items():
             deployment = lab.kube.get("apps/v1", "Deployment", namespace, name)
             deployment = copy.deepcopy(deployment)
@@ -256,8 +354,9 @@ def bring_up_migrate219(lab, scenario: dict) -> None:
         lab.kube.set_exec(namespace, "postgresql-", "", stdout=PodPostgres(lab.kube, pod_pg, journal))
         lab.mongo = PodMongo((cluster_spec.get("mongodb") or {}).get("databases") or {}, journal)
         lab.kube.set_exec(namespace, "mongodb-", "", stdout=lab.mongo)
-        lab.vault = PodVault(journal)
+        lab.vault = PodVault(vault_volumes, journal)
         lab.kube.set_exec(namespace, "vault-", "", stdout=lab.vault)
+        lab.kube.set_exec(namespace, "circleci-migrate219-", "", stdout=PodVolumeRestore(vault_volumes, journal))
     with seed._phase("box"):  # pylint: disable=protected-access
         box_spec = dict(scenario["box"], datastores={
             "postgresql": {"bin": box_pg.bin, "host": "127.0.0.1", "port": box_pg.port},

@@ -2,11 +2,11 @@
 
 Both sides are read through the commands the playbook runs: PostgreSQL with the playbook's own checksum script
 (roles/migrate219_preflight/files/pg_table_checksums.sh) against the box's and the pod's real clusters, MongoDB
-and the Deployments with kubectl. Written so that the checks move into the reliability suite with little change.
+and the Deployments with kubectl. The reliability suite's entry (tests/integration/reliability/test_migrate_219_to_3.py) reads its lab with the same
+class (``Lab.attached``).
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -21,6 +21,7 @@ from ..conftest import REPO_ROOT, RunningLab
 
 PLAYBOOK = str(REPO_ROOT / "playbooks" / "migrate-2.19-to-3.yml")
 PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
+VAULT_RESTORE_POD = "circleci-migrate219-vault-restore"  # the import's pod on Vault's claim
 
 
 def scenario(name: str) -> dict:
@@ -52,6 +53,16 @@ class Lab:
         with open(self.files["inventory"], encoding="utf-8") as handle:
             self.vars = yaml.safe_load(handle)["all"]["vars"]
 
+    @classmethod
+    def attached(cls, running: RunningLab, work_dir: str = "") -> "Lab":
+        """A lab already up (the reliability suite's): the same reads, no bring-up."""
+        lab = cls.__new__(cls)
+        lab.run, lab.state_dir, lab.name = None, running.state["state_dir"], running.state.get("scenario", "")
+        lab.running, lab.files, lab.admin, lab.work_dir = running, running.files, running.admin, work_dir
+        with open(lab.files["inventory"], encoding="utf-8") as handle:
+            lab.vars = yaml.safe_load(handle)["all"]["vars"]
+        return lab
+
     def down(self):
         self.run(PYTHON, "-m", "tests.lab", "down", "--state-dir", self.state_dir, check=False)
 
@@ -79,11 +90,11 @@ class Lab:
         with open(self.files["migrate219_pg"], encoding="utf-8") as handle:
             cluster = json.load(handle)[side]
         env = {"PATH": "%s:/usr/bin:/bin" % cluster["bin"], "PGHOST": "127.0.0.1", "PGPORT": str(cluster["port"])}
-        if side == "pod":  # the pod's password, from where 3.x keeps it (never on a command line)
-            secret = json.loads(self.kubectl("get", "secret", "postgresql", "-o", "json"))
-            env["POSTGRES_PASSWORD"] = base64.b64decode(secret["data"]["postgresql-password"]).decode()
         with open(CHECKSUM_SCRIPT, "rb") as handle:
             script = handle.read()
+        if side == "pod":  # as the playbook reads it: in the pod, with the pod's password (never in this process tree)
+            return migrate219_utils().parse_table_checksums(
+                self.kubectl("exec", "-i", "postgresql-0", "--", "sh", "-s", stdin=script.decode()))
         account = owner_account()
         proc = subprocess.run(["/bin/sh", "-s"], input=script, env=env, capture_output=True, check=True,
                               preexec_fn=lambda: (os.setgid(account.pw_gid), os.setuid(account.pw_uid)))  # pylint: disable=subprocess-popen-preexec-fn

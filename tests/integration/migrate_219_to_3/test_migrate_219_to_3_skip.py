@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from .helpers import Lab, scenario
+from .helpers import VAULT_RESTORE_POD, Lab, scenario
 
 SCENARIO = "migrate-2.19-skip-postgresql"
 STALE_RUN = "20200101T000000Z"
@@ -55,7 +55,7 @@ def test_postgresql_skipped_stays_untouched_and_no_stale_archive_is_imported(lab
     assert lab.restores("postgresql-") == 0
     assert "circle-postgres-export" not in [r["name"] for r in lab.box_state()["container_runs"]]
     # The others: migrated, once.
-    assert lab.restores("mongodb-") == 1 and lab.restores("vault-") == 1
+    assert lab.restores("mongodb-") == 1 and lab.restores(VAULT_RESTORE_POD) == 1
     assert lab.mongo_counts() == {"circle_ghe": spec["box"]["mongodb"]["databases"]["circle_ghe"]}
     state = lab.configmap()
     assert state["state"] == "complete" and json.loads(state["skip"]) == ["postgresql"]
