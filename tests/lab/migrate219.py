@@ -35,13 +35,11 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import threading
 

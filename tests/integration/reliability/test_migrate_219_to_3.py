@@ -26,7 +26,7 @@ import stat
 from tests.lab.migrate219 import VAULT_FRESH_FILES
 
 from ..migrate_219_to_3.helpers import VAULT_RESTORE_POD, Lab, canaries, scenario
-from .suite import LAB, SPEC, BadInput, Playbook, ReliabilityProofs, Step
+from .suite import SPEC, BadInput, Playbook, ReliabilityProofs, Step
 
 SCENARIO = "migrate-2.19"
 BOOL = r"unable to convert to bool"
