@@ -25,7 +25,9 @@ description:
   - On AWS the roll records the size to return to in a tag on the group (C(circleci.server/nomad-client-roll)),
     suspends the C(AZRebalance), C(AlarmNotification) and C(ScheduledActions) processes and raises C(MaxSize) when
     the surge needs it; it puts all of them back at the end. On GCP it records the size, and its lock, in lines of the
-    group's description (C(circleci.server/nomad-client-roll=...)), below the operator's own text, removed at the end;
+    group's description (C(circleci.server/nomad-client-roll=...)), below the operator's own text, removed at the end
+    (should Compute refuse or ignore the description patch, the roll goes on without them: the target is then read from the
+    drain metadata of the Nomad nodes, or O(desired_capacity));
     it sets the group's autoscaler (server-terraform attaches one) to mode C(OFF) for the roll and puts back the mode
     it had (C(ON) or C(ONLY_SCALE_OUT)) at the end. Zonal (O(zone)) and regional (O(region)) groups.
   - On a stop with the group still surged, C(AZRebalance) stays suspended and the GCP autoscaler stays C(OFF) (both
@@ -118,9 +120,9 @@ options:
     description:
       - The roll's pace. The plan (check mode) returns the strategy used and why in RV(plan.strategy) and RV(plan.strategy_reason).
       - V(batch) replaces O(batch_size) instances at a time, one batch after the other (surge, drain, terminate).
-      - V(surge) launches every replacement first, then drains every old node at once, so the roll lasts about one boot plus
-        the longest job. It raises C(MaxSize) for it when O(raise_max_size) allows; otherwise it takes the largest surge the
-        maximum size allows, in batches of that size.
+      - V(surge) launches every replacement first and drains each old node as soon as a replacement is ready; each old node is
+        terminated when its own drain ends, so the roll lasts about one boot plus the longest job. It raises C(MaxSize) for it
+        when O(raise_max_size) allows; otherwise it takes the largest surge the maximum size allows, in batches of that size.
       - V(window) is a sliding window of O(batch_size) with the same surge and peak size as V(batch), but each old node leaves as
         soon as its own jobs end and the next one is drained once its replacement is ready, so one long job holds one slot,
         not a whole batch.

@@ -54,7 +54,7 @@ def utilisation_rate(clients, slots=4, target=0.5):
 
 
 class Lab:
-    def __init__(self, clock, aws, clients, seed):
+    def __init__(self, clock, aws, clients, seed, warmup_factor=None):
         self.clock = clock
         self.aws = aws
         aws.reset()
@@ -69,7 +69,13 @@ class Lab:
         self.world.start()
         self.feeder = JobFeeder(clock, self.nomad, rate_per_minute=utilisation_rate(clients), duration_range=JOBS, seed=seed)
         self.feeder.start()
-        clock.sleep(WARMUP)
+        roll_factor = clock.factor
+        if warmup_factor:
+            set_factor(clock, warmup_factor)  # nothing is measured during the warm-up: it may run faster
+        try:
+            clock.sleep(WARMUP)
+        finally:
+            set_factor(clock, roll_factor)
         ec2.create_launch_template_version(LaunchTemplateName="bench-nomad-clients-", SourceVersion="1",
                                            LaunchTemplateData={"UserData": "IyEvYmluL3NoCmVjaG8gbmV3Cg=="})
 
@@ -80,6 +86,12 @@ class Lab:
         self.feeder.stop()
         self.world.stop()
         self.nomad.stop()
+
+
+def set_factor(clock, factor):
+    """Change the lab clock's speed from now on, without a jump in lab time (the stand-ins read ``now()``)."""
+    now = clock.now()
+    clock._start, clock._wall_start, clock.factor = now, time.monotonic(), float(factor)  # pylint: disable=protected-access
 
 
 def wait_until(clock, predicate, lab_timeout):
@@ -142,8 +154,11 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--batch", type=int, default=10)
     # Every wall second an API call of the lab takes counts ``factor`` lab seconds: at x50 on a loaded 2-core machine a moto
-    # call of 0.3-1 s weighs 15-50 lab s, far more than a real AWS call. x20 keeps that near real latencies.
-    parser.add_argument("--factor", type=float, default=20.0, help="lab seconds per wall second")
+    # call of 0.3-1 s weighs 15-50 lab s, and at x20 6-20 lab s, far more than a real AWS call (0.05-0.3 s): the roll's own
+    # calls were charged 20-50 times their cost, more the more loaded the machine. x10 charges a loaded moto call 3-10 lab s,
+    # still above a real call. The warm-up measures nothing and runs at --warmup-factor.
+    parser.add_argument("--factor", type=float, default=10.0, help="lab seconds per wall second while the clients are replaced")
+    parser.add_argument("--warmup-factor", type=float, default=50.0, help="lab seconds per wall second during the 20-minute warm-up")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", nargs="*", help="run only the strategies whose name contains one of these words")
     args = parser.parse_args(argv)
@@ -165,7 +180,7 @@ def main(argv=None):
         for name, runner in runs:
             if args.only and not any(word in name for word in args.only):
                 continue
-            lab = Lab(clock, aws, args.clients, args.seed)
+            lab = Lab(clock, aws, args.clients, args.seed, warmup_factor=args.warmup_factor)
             try:
                 rows[name] = runner(lab)
             finally:
@@ -173,8 +188,9 @@ def main(argv=None):
     finally:
         aws.stop()
     yardstick = BOOT + JOBS[1]
-    print("%d clients, batch %d, boot %ds, jobs %d-%d s (about half the slots busy), clock x%g, bench wall time %.0f s"
-          % (args.clients, args.batch, BOOT, JOBS[0], JOBS[1], args.factor, time.monotonic() - began))
+    print("%d clients, batch %d, boot %ds, jobs %d-%d s (about half the slots busy), clock x%g (warm-up x%g), bench wall time %.0f s, "
+          "load average %s" % (args.clients, args.batch, BOOT, JOBS[0], JOBS[1], args.factor, args.warmup_factor, time.monotonic() - began,
+                               " ".join("%.1f" % v for v in os.getloadavg())))
     print()
     print("| strategy | jobs killed | floor of ready+eligible nodes (desired %d) | lab seconds | ratio to boot + longest job (%.0f s) |"
           % (args.clients, yardstick))

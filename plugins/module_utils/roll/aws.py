@@ -303,9 +303,12 @@ class AwsAsgProvider:
     def set_max_size(self, max_size):
         self._call(self.autoscaling, "update_auto_scaling_group", "set MaxSize of %s to %d" % (self.group_name, max_size),
                    AutoScalingGroupName=self.group_name, MaxSize=int(max_size))
+        if self._group is not None:
+            self._group["MaxSize"] = int(max_size)
 
     def set_capacity(self, desired):
-        asg = self._asg()
+        # the group the roll just polled tells its MaxSize (set_max_size keeps it up to date): no read of its own
+        asg = self._group if self._group is not None else self._asg()
         if desired > asg["MaxSize"]:
             self.set_max_size(desired)
         self._call(self.autoscaling, "set_desired_capacity", "set the desired capacity of %s to %d" % (self.group_name, desired),
@@ -350,8 +353,15 @@ class AwsAsgProvider:
         already = {p["ProcessName"] for p in asg.get("SuspendedProcesses", [])}
         return ["process %s: suspended for the roll, then resumed" % p for p in self.suspend_processes if p not in already]
 
+    def pending_suspension(self):
+        """The processes ``suspend_scaling`` would suspend now, from the group last read (written into the roll's state first)."""
+        asg = self._group if self._group is not None else self._asg()
+        already = {p["ProcessName"] for p in asg.get("SuspendedProcesses", [])}
+        return [p for p in self.suspend_processes if p not in already]
+
     def suspend_scaling(self):
-        asg = self._asg()
+        # the group read back after the lock was written: fresh enough, no read of its own
+        asg = self._group if self._group is not None else self._asg()
         already = {p["ProcessName"] for p in asg.get("SuspendedProcesses", [])}
         todo = [p for p in self.suspend_processes if p not in already]
         if todo:
@@ -405,16 +415,22 @@ class AwsAsgProvider:
                     return value
         return None
 
-    def acquire_lock(self, owner, ttl):
-        self._group = self._asg()
+    def acquire_lock(self, owner, ttl, state=None):
+        """The lock tag, and with ``state`` the state tag in the same CreateOrUpdateTags call. The holder is read from the group the
+        plan read just before (``describe``), then read back after the write."""
+        if self._group is None:
+            self._group = self._asg()
         holder = self.lock_holder()
         if holder and holder.get("owner") != owner:
             raise ProviderError("Another nomad_client_roll holds the roll lock of %s (%s, until %s). Wait for it to finish; if it died, the "
                                 "lock expires by itself at that time." % (self.group_name, holder.get("owner"), holder.get("until")))
         value = json.dumps({"owner": owner, "until": _utc(self._wall() + ttl)}, sort_keys=True, separators=(",", ":"))
-        self._call(self.autoscaling, "create_or_update_tags", "tag %s with the roll's lock" % self.group_name,
-                   Tags=[{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": LOCK_TAG, "Value": value,
-                          "PropagateAtLaunch": False}])
+        tags = [{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": LOCK_TAG, "Value": value, "PropagateAtLaunch": False}]
+        if state is not None:
+            tags.append({"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": STATE_TAG,
+                         "Value": json.dumps(state, sort_keys=True, separators=(",", ":")), "PropagateAtLaunch": False})
+        self._call(self.autoscaling, "create_or_update_tags", "tag %s with the roll's lock%s" % (self.group_name, " and state" if state is not None else ""),
+                   Tags=tags)
         # Two runs that both found no lock both wrote one: the last write wins, the other run sees it and stops.
         self._group = self._asg()
         holder = self.lock_holder()

@@ -259,7 +259,12 @@ class Roller:
             recorded = (saved or {}).get("autoscaler_replicas")
             # recorded before the scale to 0, so that a re-run after a crash puts back the original count
             state["autoscaler_replicas"] = int(recorded) if recorded is not None else plan["autoscaler"]["replicas"]
-        self._acquire_lock()
+        # what the roll is about to suspend goes into the state written with the lock, before it is suspended: a run that dies
+        # right after the suspension leaves a state that says what to put back (a GCP autoscaler's mode, AWS processes)
+        pending = getattr(self.provider, "pending_suspension", None)
+        if pending is not None:
+            state["suspended"] = sorted(set(state["suspended"]) | set(pending()))
+        self._acquire_lock(state)
         finished = False
         try:
             self._expected_desired = plan["current_desired"]
@@ -267,7 +272,9 @@ class Roller:
             if self.pauser is not None:
                 self.pauser.pause()
                 result["autoscaler"] = {"target": self.pauser.label, "paused": True, "replicas": state["autoscaler_replicas"]}
-            if plan["strategy"] == "window":
+            if plan["strategy"] == "window" or (plan["strategy"] == "surge" and len(plan["batches"]) == 1):
+                # A full surge is a window as wide as the roll: every replacement at once, and each old node leaves as soon as
+                # its own drain ends (its replacement is up), instead of every node waiting for the slowest drain.
                 self._run_window(plan["batches"][0], plan["batch_size"], plan["target_desired"], result)
             else:
                 for number, batch in enumerate(plan["batches"], 1):
@@ -289,14 +296,17 @@ class Roller:
             len(result["replaced"]), len(result["batches"]), plan["strategy"])
         return self._close(result)
 
-    def _acquire_lock(self):
+    def _acquire_lock(self, state):
+        """The lock, and the roll's state with it in the same write where the provider can (one call fewer at the start); the
+        state is written on its own otherwise."""
         acquire = getattr(self.provider, "acquire_lock", None)
+        self.changed = True
         if acquire is None:
+            self.provider.save_state(state)
             return
         # the lock outlives the roll's own timeout a little, in wall seconds, so a dead run frees it by itself
         ttl = self.options.timeout / float(getattr(self.clock, "factor", 1.0)) + 300
-        acquire(self.owner, ttl)
-        self.changed = True
+        acquire(self.owner, ttl, state=state)
 
     def _release_lock(self):
         release = getattr(self.provider, "release_lock", None)
@@ -325,12 +335,10 @@ class Roller:
                 % (plan["peak_desired"], plan["group"], max_size, plan["batch_size"]))
 
     def _begin(self, plan, state):
-        """Record the roll's state, pause the group's own scaling, make room for the surge."""
+        """Pause the group's own scaling (the state written with the lock says what), make room for the surge."""
         max_size = plan["max_size"]
-        self.provider.save_state(state)
-        self.changed = True
         newly = self.provider.suspend_scaling() or []
-        if newly:
+        if set(newly) - set(state["suspended"]):
             state["suspended"] = sorted(set(state["suspended"]) | set(newly))
             self.provider.save_state(state)
         if max_size is not None and plan["peak_desired"] > max_size:
@@ -608,10 +616,9 @@ class Roller:
         window = {}  # instance id -> (node id or None, when its drain started)
         tracked = {}  # allocation id -> node id
         waiting_since = None
-        first = True
         while True:
-            group, nodes = self.observe(full=first)
-            first = False
+            # a poll from the start: the plan's full read came just before, and conflicts are checked before each drain and termination
+            group, nodes = self.observe(full=False)
             live = {inst.id for inst in group.live()}
             old_left = [iid for iid in ids if iid in live]
             if not old_left:
@@ -624,9 +631,9 @@ class Roller:
             # 1. the old instances whose drain ended go, decrementing the group
             done, killed = self._window_done(window, nodes, tracked)
             if done:
+                event["killed"] += killed  # what Nomad killed is reported even when the termination then fails
                 self._check_conflicts()
                 self._terminate_window(done, result)
-                event["killed"] += killed
                 for iid in done:
                     window.pop(iid, None)
                 continue

@@ -289,16 +289,18 @@ class GcpMigProvider:
         base = [line for line in lines if not line.startswith(STATE_PREFIX) and not line.startswith(LOCK_PREFIX)]
         return "\n".join(base).rstrip("\n"), marks
 
-    def _write_mark(self, prefix, value):
-        """Set (or with None remove) one line; False when the API refuses a description change."""
+    def _write_mark(self, prefix, value, more=None):
+        """Set (or with None remove) one line, and the lines of ``more`` ({prefix: value}) in the same patch; False when the API
+        refuses a description change."""
         if self._marks_refused:
             return False
         mig = self._request("GET", self._mig, "read managed instance group %s" % self.group_name)
         base, marks = self._marks(mig)
-        if value is None:
-            marks.pop(prefix, None)
-        else:
-            marks[prefix] = value
+        for key, val in [(prefix, value)] + sorted((more or {}).items()):
+            if val is None:
+                marks.pop(key, None)
+            else:
+                marks[key] = val
         lines = [base] if base else []
         lines += [p + json.dumps(v, sort_keys=True, separators=(",", ":")) for p, v in sorted(marks.items())]
         what = "record the roll's state in the description of %s" % self.group_name
@@ -329,16 +331,30 @@ class GcpMigProvider:
             return holder
         return None
 
-    def acquire_lock(self, owner, ttl):
+    def pending_suspension(self):
+        """What ``suspend_scaling`` would turn off now (``autoscaler-mode=<name>=<mode>``), written into the roll's state first, so
+        that a run that dies with the autoscaler OFF leaves its mode for the re-run to put back."""
+        autoscaler = self._autoscaler()
+        mode = ((autoscaler or {}).get("autoscalingPolicy") or {}).get("mode") or "ON"
+        return [] if autoscaler is None or mode == "OFF" else ["%s%s=%s" % (AUTOSCALER_MARK, autoscaler["name"], mode)]
+
+    def acquire_lock(self, owner, ttl, state=None):
+        """The lock line, and with ``state`` the state line, in one description patch."""
         self._mig_body = None
         holder = self.lock_holder()
         if holder and holder.get("owner") != owner:
             raise ProviderError("Another nomad_client_roll holds the roll lock of %s (%s, until %s). Wait for it to finish; if it died, the "
                                 "lock expires by itself at that time." % (self.group_name, holder.get("owner"), holder.get("until")))
-        if not self._write_mark(LOCK_PREFIX, {"owner": owner, "until": _utc(self._wall() + ttl)}):
+        more = {STATE_PREFIX: dict(state)} if state is not None else None
+        if not self._write_mark(LOCK_PREFIX, {"owner": owner, "until": _utc(self._wall() + ttl)}, more):
             return
         holder = self.lock_holder()
-        if not holder or holder.get("owner") != owner:
+        if holder is None:
+            # The patch went through but the description did not change (an API that ignores the field): the roll goes on without
+            # its state and lock, as when the patch is refused.
+            self._marks_refused = True
+            return
+        if holder.get("owner") != owner:
             raise ProviderError("Another nomad_client_roll took the roll lock of %s at the same moment (%s): this run stops before any "
                                 "change. Let that roll finish." % (self.group_name, (holder or {}).get("owner")))
 

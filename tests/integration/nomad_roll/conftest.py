@@ -1,8 +1,9 @@
 """The lab for nomad_client_roll: AWS (moto) or GCP stand-in, Nomad stand-in, the world, a job feeder.
 
 Every test gets a fresh Nomad and world on one lab clock; the AWS lab is started once per module
-(moto's state is process-wide) and reset per test. The module runs through ansible-playbook with
-``clock_factor`` set to the lab clock's factor, so its durations are lab seconds.
+(moto's state is process-wide) and reset per test. The module runs in process (``roll``), or through the
+role and ansible-playbook (the role test), with ``clock_factor`` set to the lab clock's factor, so its
+durations are lab seconds.
 """
 from __future__ import annotations
 
@@ -130,42 +131,10 @@ def gcp_roll_lab(tmp_path, lab_clock):
 
 
 @pytest.fixture
-def roll_playbook(run, tmp_path):
-    """Runs circleci.server.nomad_client_roll through ansible-playbook; returns (result dict, process)."""
-    counter = {"n": 0}
-
-    def _roll(args, check_mode=False):
-        counter["n"] += 1
-        out = tmp_path / ("result-%d.json" % counter["n"])
-        playbook = tmp_path / ("roll-%d.yml" % counter["n"])
-        playbook.write_text("""
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Roll the Nomad clients
-      circleci.server.nomad_client_roll: %s
-      register: roll
-      ignore_errors: true
-    - name: Keep the result
-      ansible.builtin.copy:
-        content: "{{ roll | to_nice_json }}"
-        dest: %s
-        mode: "0600"
-      check_mode: false
-""" % (json.dumps(args), out))
-        argv = ["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)]
-        if check_mode:
-            argv.append("--check")
-        proc = run(*argv, timeout=900)
-        return json.loads(out.read_text()), proc
-    return _roll
-
-
-@pytest.fixture
 def roll(tmp_path):
     """Runs the module's ``main()`` in this process, as ansible-playbook would run it, minus ansible-playbook's own start-up
     (15-20 s a run on a loaded 2-core machine, most of these tests' time); returns (result dict, the module's output).
-    ``roll_playbook`` goes through ansible-playbook (test_aws_launch_template_roll_kills_no_job, and the role test)."""
+    The role test goes through ansible-playbook, as an operator runs it."""
     collections = str(Path(__file__).resolve().parents[3] / ".cache" / "collections")
     if collections not in sys.path:
         sys.path.insert(0, collections)

@@ -51,10 +51,9 @@ def settle(lab):
     lab.let_time_pass(240)
 
 
-def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll_playbook):
-    """Through ansible-playbook, as an operator runs it."""
+def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll):
+    """Check mode, then the roll (in process: the role test goes through ansible-playbook)."""
     lab = aws_roll_lab
-    roll = roll_playbook
     aws_group(lab)
     settle(lab)
     new_configuration(lab)
@@ -70,9 +69,9 @@ def test_aws_launch_template_roll_kills_no_job(aws_roll_lab, roll_playbook):
 
     started = lab.clock.now()
     old = {i["InstanceId"] for i in asg(lab)["Instances"]}
-    result, proc = roll(args)
+    result, out = roll(args)
     assert not result.get("failed"), result["msg"]
-    assert TOKEN not in proc.stdout
+    assert TOKEN not in out
     assert result["changed"] is True and set(result["replaced"]) == old
     assert result["killed"] == 0 and lab.nomad.stats()["killed"] == 0
     assert lab.nomad.capacity_floor("ready_eligible", since=started) >= SIZE
@@ -146,7 +145,7 @@ def test_short_drain_deadline_stops_safely(aws_roll_lab, roll):
     assert lab.nomad.capacity_floor("ready_eligible", since=lab.clock.now()) >= SIZE
 
 
-def test_force_after_deadline_reports_what_nomad_killed(aws_roll_lab, roll):
+def test_window_force_after_deadline_reports_what_nomad_killed_and_resumes_after_a_failed_termination(aws_roll_lab, roll):
     lab = aws_roll_lab
     aws_group(lab, size=2)
     lab.start_world(rate_per_minute=0)
@@ -154,12 +153,21 @@ def test_force_after_deadline_reports_what_nomad_killed(aws_roll_lab, roll):
         lab.nomad.submit_job("long-%02d" % number, duration=200000)
     lab.let_time_pass(30)
     new_configuration(lab)
-    # the sliding window: each old node's own drain deadline, and what Nomad killed at it, counted as each node leaves
-    result, proc = roll(dict(lab.base_args(), group_name=GROUP, batch_size="1", drain_deadline=120, force_after_deadline=True, strategy="window"))
-    assert result["plan"]["strategy"] == "window"
+    old = {i["InstanceId"] for i in asg(lab)["Instances"]}
+    # the sliding window: each old node's own drain deadline, and what Nomad killed at it, counted as each node leaves; the window's
+    # first termination fails (a fault between drain and terminate), the re-run terminates the drained node (its replacement reused)
+    lab.faults.add("aws", "POST", r"autoscaling/TerminateInstanceInAutoScalingGroup$", nth=1, status=400, message="ValidationError: injected fault")
+    args = dict(lab.base_args(), group_name=GROUP, batch_size="1", drain_deadline=120, force_after_deadline=True, strategy="window")
+    first, out = roll(args)
+    assert first["plan"]["strategy"] == "window"
+    assert first["failed"] is True and "injected fault" in first["msg"] and first["replaced"] == [], first["msg"]
+    result, out = roll(args)
     assert not result.get("failed"), result["msg"]
-    assert len(result["replaced"]) == 2
-    assert result["killed"] == lab.nomad.stats()["killed"] == 3
+    assert result["plan"]["resuming"] is True
+    assert sorted(result["replaced"]) == sorted(old), "an instance was replaced twice, or one was left"
+    assert len({i["instance_id"] for i in lab.world.instances()}) == 2 * 2, "an instance was launched twice"
+    assert asg(lab)["DesiredCapacity"] == 2
+    assert first["killed"] + result["killed"] == lab.nomad.stats()["killed"] == 3
     assert lab.nomad.stats()["killed_by_reason"] == {"drain_deadline": 3}
 
 
@@ -191,13 +199,15 @@ def test_role_updates_the_launch_template_then_rolls(aws_roll_lab, run, tmp_path
         mode: "0600"
       check_mode: false
 """ % (json.dumps(role_vars), out))
-    run("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), timeout=900)
+    proc = run("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), timeout=900)
     first = json.loads(out.read_text())
     assert len(first["replaced"]) == 4 and first["killed"] == 0 and lab.nomad.stats()["killed"] == 0
     assert template_versions(lab, asg(lab)) == {"2"}
-    run("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), timeout=900)
+    assert TOKEN not in proc.stdout + proc.stderr  # the module's no_log, through ansible-playbook
+    proc = run("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), timeout=900)
     second = json.loads(out.read_text())
     assert second["changed"] is False
+    assert TOKEN not in proc.stdout + proc.stderr
     versions = lab.aws.client("ec2").describe_launch_template_versions(LaunchTemplateName="lab-nomad-clients-")["LaunchTemplateVersions"]
     assert len(versions) == 2  # the same user data makes no third version
 

@@ -242,12 +242,14 @@ class FakeProvider:
     def lock_holder(self):
         return dict(self.world.lock) if self.world.lock else None
 
-    def acquire_lock(self, owner, ttl):
+    def acquire_lock(self, owner, ttl, state=None):
         holder = self.lock_holder()
         if holder and holder["owner"] != owner:
             raise ProviderError("locked by %s" % holder["owner"])
         self.world.mutations.append(("lock", owner))
         self.world.lock = {"owner": owner, "until": self.world.clock.t + ttl}
+        if state is not None:
+            self.save_state(state)
 
     def release_lock(self, owner):
         if self.world.lock and self.world.lock["owner"] == owner:

@@ -261,3 +261,44 @@ def test_an_instance_refresh_started_mid_roll_is_a_conflict(aws):
     assert provider.conflicts() == []
     autoscaling.start_instance_refresh(AutoScalingGroupName="clients")
     assert "cancel-instance-refresh" in provider.conflicts()[0]
+
+
+def test_the_roll_starts_with_the_lock_and_state_in_one_write_and_reads_the_group_once_after_it(aws):
+    """From the plan's full read to the first surge: one tag write (lock and state, with the processes about to be suspended), one
+    read of the group to check the lock, the suspension, MaxSize, one poll, the surge: 5 calls between the plan and the surge (before:
+    10, three of them tag writes and three group reads)."""
+    autoscaling, ec2 = aws
+    ec2.create_launch_template(LaunchTemplateName="nomad-clients-", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="clients", MinSize=0, MaxSize=3, DesiredCapacity=3,
+                                          LaunchTemplate={"LaunchTemplateName": "nomad-clients-", "Version": "$Latest"},
+                                          AvailabilityZones=["us-east-1a"])
+    ec2.create_launch_template_version(LaunchTemplateName="nomad-clients-", SourceVersion="1", LaunchTemplateData={"InstanceType": "t3.small"})
+    from ansible_collections.circleci.server.plugins.module_utils.roll.executor import RollOptions, Roller
+
+    class NoNomad:
+        def nodes(self):
+            return []
+
+    class Surged(Exception):
+        pass
+    counting_asg = CountingClient(autoscaling)
+    provider = AwsAsgProvider("clients", counting_asg, CountingClient(ec2), sleep=lambda s: None)
+    roller = Roller(provider, NoNomad(), RollOptions(batch_size="1", strategy="surge"))
+    roller.plan()
+    counting_asg.calls.clear()
+    real_set_desired = autoscaling.set_desired_capacity
+
+    def stop_after_the_surge(**kwargs):
+        real_set_desired(**kwargs)
+        raise Surged()
+    counting_asg.set_desired_capacity = stop_after_the_surge
+    roller._after_stop = lambda *args, **kwargs: None  # pylint: disable=protected-access
+    roller._release_lock = lambda: None  # pylint: disable=protected-access
+    with pytest.raises(Surged):
+        roller.run()
+    # then the surge (set_desired_capacity, not counted here)
+    assert counting_asg.calls == ["describe_auto_scaling_groups", "describe_instance_refreshes",  # run()'s plan
+                                      "create_or_update_tags", "describe_auto_scaling_groups", "suspend_processes", "update_auto_scaling_group",
+                                      "describe_auto_scaling_groups"], counting_asg.calls  # the first poll
+    tags = {t["Key"]: t["Value"] for t in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["clients"])["AutoScalingGroups"][0]["Tags"]}
+    assert LOCK_TAG in tags and '"desired":3' in tags[STATE_TAG] and "AZRebalance" in tags[STATE_TAG]

@@ -35,6 +35,7 @@ class FakeCompute:
         self.ops = {}
         self.description = "Nomad clients (server-terraform)"
         self.refuse_description = False
+        self.ignore_description = False  # a PATCH that succeeds but leaves the description as it was
 
     def request(self, method, url, params=None, json=None, timeout=None):  # pylint: disable=redefined-outer-name,unused-argument
         self.calls.append((method, url.replace(BASE, ""), params, json))
@@ -43,7 +44,8 @@ class FakeCompute:
         if url == MIG and method == "PATCH":
             if self.refuse_description:
                 return Response(400, {"error": {"code": 400, "message": "Invalid value for field 'resource.description'"}})
-            self.description = json["description"]
+            if not self.ignore_description:
+                self.description = json["description"]
             return self._op()
         if url == MIG:
             return Response(200, {"name": "nomad-client-group", "targetSize": self.target, "instanceTemplate": self.template,
@@ -211,6 +213,21 @@ def test_a_refused_description_patch_leaves_the_roll_without_state_not_failed():
     assert gcp.load_state() is None and gcp.lock_holder() is None
 
 
+def test_a_description_patch_that_changes_nothing_leaves_the_roll_without_state_not_locked_out():
+    """Compute may accept the PATCH and keep the description (terraform's google provider recreates a group to change it): the roll
+    then goes on without state and lock, as when the patch is refused, instead of reading its own missing lock as another's."""
+    fake = FakeCompute()
+    fake.ignore_description = True
+    gcp = provider(fake)
+    gcp.acquire_lock("a:1:x", 600, state={"desired": 3, "suspended": []})
+    assert gcp.load_state() is None and gcp.lock_holder() is None
+    patches = [c for c in fake.calls if c[0] == "PATCH"]
+    assert len(patches) == 1 and {"nomad-client-roll=", "nomad-client-roll-lock="} <= set(
+        p for p in ("nomad-client-roll=", "nomad-client-roll-lock=") if p in patches[0][3]["description"])  # lock and state in one patch
+    gcp.save_state({"desired": 3})
+    assert len([c for c in fake.calls if c[0] == "PATCH"]) == 1  # not tried again
+
+
 @pytest.fixture
 def regional_lab(tmp_path):
     """The lab's GCP stand-in with a regional group of 4 and its autoscaler (mode ON), as server-terraform sets them up."""
@@ -260,3 +277,60 @@ def test_an_autoscaler_left_on_undoes_a_surge_in_the_lab(regional_lab):
                            params={"size": 6}, timeout=10)
     assert answer.status_code == 200
     assert lab.mig("p", "regions/us-east1", "nomad-client-group")["targetSize"] == 4
+
+
+class NomadWithoutNodes:
+    """A Nomad where no client registered: enough for a roll that dies before its first drain, and for its re-run to put things
+    back (the old instances, serving nothing, go without a drain)."""
+
+    def nodes(self):
+        return []
+
+    def node(self, node_id):  # pylint: disable=unused-argument
+        return None
+
+    def node_allocations(self, node_id):  # pylint: disable=unused-argument
+        return []
+
+
+class Died(BaseException):
+    """The process killed: nothing of the roll's own clean-up runs."""
+
+
+def test_a_run_that_dies_with_the_autoscaler_off_leaves_its_mode_for_the_re_run_to_put_back(regional_lab, monkeypatch):
+    import requests
+    from ansible_collections.circleci.server.plugins.module_utils.roll.executor import RollOptions, Roller
+    lab, clock = regional_lab
+    wall = {"t": 1_800_000_000.0}
+
+    def roller():
+        gcp = GcpMigProvider("p", "nomad-client-group", requests.Session(), region="us-east1", base_url=lab.base_url + "/compute/v1",
+                             clock=clock, poll_interval=1.0, instance_template="t2", wall=lambda: wall["t"])
+        options = RollOptions(batch_size="2", strategy="window", timeout=20000, boot_timeout=30, poll_interval=5)
+        return Roller(gcp, NomadWithoutNodes(), options, clock=clock)
+
+    def autoscaler_mode():
+        return lab.autoscaler("p", "regions/us-east1", "nomad-client-autoscaler")["autoscalingPolicy"]["mode"]
+
+    dying = roller()
+    set_mode = dying.provider._set_autoscaler_mode  # pylint: disable=protected-access
+
+    def set_mode_then_die(name, mode):
+        set_mode(name, mode)
+        raise Died(mode)
+    # killed the moment the autoscaler went OFF, before anything more is written
+    monkeypatch.setattr(dying.provider, "_set_autoscaler_mode", set_mode_then_die)
+    monkeypatch.setattr(dying, "_after_stop", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dying, "_release_lock", lambda: None)
+    with pytest.raises(Died):
+        dying.run()
+    assert autoscaler_mode() == "OFF"
+    left = roller().provider.load_state()
+    assert left["desired"] == 4 and left["suspended"] == ["autoscaler-mode=nomad-client-autoscaler=ONLY_SCALE_OUT"], left
+    # the dead run's lock holds a re-run off until it expires (its own timeout, in wall seconds, plus 5 minutes)
+    assert roller().plan()["warnings"] and "holds the roll lock" in roller().plan()["warnings"][-1]
+    wall["t"] += 20000 / clock.factor + 301
+    result = roller().run()
+    assert autoscaler_mode() == "ONLY_SCALE_OUT" and result["plan"]["resuming"] is True
+    mig = lab.mig("p", "regions/us-east1", "nomad-client-group")
+    assert mig["targetSize"] == 4 and "circleci.server/" not in (mig.get("description") or "")
