@@ -26,8 +26,8 @@ description:
     suspends the C(AZRebalance), C(AlarmNotification) and C(ScheduledActions) processes and raises C(MaxSize) when
     the surge needs it; it puts all of them back at the end. On GCP it records the size, and its lock, in lines of the
     group's description (C(circleci.server/nomad-client-roll=...)), below the operator's own text, removed at the end
-    (should Compute refuse or ignore the description patch, the roll goes on without them: the target is then read from the
-    drain metadata of the Nomad nodes, or O(desired_capacity));
+    (should Compute refuse or ignore the description patch, the roll goes on without them and reads the target from the
+    drain metadata of the Nomad nodes, or takes O(desired_capacity));
     it sets the group's autoscaler (server-terraform attaches one) to mode C(OFF) for the roll and puts back the mode
     it had (C(ON) or C(ONLY_SCALE_OUT)) at the end. Zonal (O(zone)) and regional (O(region)) groups.
   - On a stop with the group still surged, C(AZRebalance) stays suspended and the GCP autoscaler stays C(OFF) (both

@@ -298,7 +298,7 @@ def test_the_roll_starts_with_the_lock_and_state_in_one_write_and_reads_the_grou
         roller.run()
     # then the surge (set_desired_capacity, not counted here)
     assert counting_asg.calls == ["describe_auto_scaling_groups", "describe_instance_refreshes",  # run()'s plan
-                                      "create_or_update_tags", "describe_auto_scaling_groups", "suspend_processes", "update_auto_scaling_group",
-                                      "describe_auto_scaling_groups"], counting_asg.calls  # the first poll
+                                  "create_or_update_tags", "describe_auto_scaling_groups", "suspend_processes", "update_auto_scaling_group",
+                                  "describe_auto_scaling_groups"], counting_asg.calls  # the first poll
     tags = {t["Key"]: t["Value"] for t in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["clients"])["AutoScalingGroups"][0]["Tags"]}
     assert LOCK_TAG in tags and '"desired":3' in tags[STATE_TAG] and "AZRebalance" in tags[STATE_TAG]
