@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+
+import yaml
 
 from .suite import SPEC, BadInput, Playbook, ReliabilityProofs, Step
 
+SCENARIO = os.path.join(os.path.dirname(__file__), "..", "..", "lab", "scenarios", "aws-3.4", "scenario.yaml")
 NOMAD_OUTPUTS = os.path.join(os.path.dirname(__file__), "..", "..", "lab", "scenarios", "aws-empty", "nomad-aws-outputs.json")
 # The 3.x datastore Secrets the chart generated (in no values file, only in the cluster): canaries too.
 GENERATED = (("postgresql", "postgresql-password"), ("mongodb", "mongodb-root-password"), ("mongodb", "mongodb-password"),
@@ -29,7 +33,23 @@ def end_state(lab, output) -> None:
     assert [r.metadata.labels["name"] for r in releases] == ["circleci-server"]
     assert not apps.list_namespaced_stateful_set("circleci-server", label_selector="kots.io/kotsadm=true").items
     assert core.read_namespaced_persistent_volume_claim("data-postgresql-0", "circleci-server")
+    assert not core.list_namespaced_persistent_volume_claim("circleci-server", label_selector="kots.io/kotsadm=true").items
+    # Adopted by Helm: the KOTS LoadBalancer vm-service is the chart's ClusterIP Service; circleci-proxy the new one.
+    vm_service = core.read_namespaced_service("vm-service", "circleci-server")
+    assert vm_service.metadata.annotations["meta.helm.sh/release-name"] == "circleci-server"
+    assert vm_service.spec.type == "ClusterIP"
+    assert core.read_namespaced_service("circleci-proxy", "circleci-server").spec.type == "LoadBalancer"
+    # The migrator's completed Job deleted (its log kept), and its connection Secret.
+    assert not client.BatchV1Api(api).list_namespaced_job("circleci-server", label_selector="app=circle-migrator").items
+    assert not core.list_namespaced_secret("circleci-server", label_selector="app=circle-migrator").items
     assert "kubectl -n circleci-server delete service circleci-server-traefik nomad-server-external" in output
+
+
+def after_check(_runner, output) -> None:
+    """The plan shows what the KOTS cleanup deletes and the release diff (before the point of no return)."""
+    assert "To delete (16)" in output
+    diff_shown = output.split("release_diff : Show what the upgrade will change", 1)[1]
+    assert re.search(r"\d+ to add, \d+ to change, \d+ to remove", diff_shown) and "added Service circleci-proxy" in diff_shown
 
 
 ENTRY = Playbook(
@@ -38,8 +58,11 @@ ENTRY = Playbook(
     alias="circleci.server.migrate_3_to_4",
     scenario="aws-3.4",
     argument_spec=("inputs", "migrate_3_to_4"),
+    # The 3.x Nomad clients' group: the finishing run rolls them (their writes, AWS and Nomad, in the check run's and
+    # the re-run's logs too).
     extra_vars={"migrate_3_to_4_confirm_kots_cleanup": True, "circleci_nomad_terraform_outputs_file": NOMAD_OUTPUTS,
-                "circleci_work_dir": "{tmp}/work"},
+                "circleci_work_dir": "{tmp}/work",
+                "circleci_migrate_nomad_client_group": yaml.safe_load(open(SCENARIO, encoding="utf-8"))["aws"]["nomad_clients"]["asg"]["name"]},
     secret_vars={"circleci_license": "lab-fake-4x-license-9f8e7d", "circleci_registry_username": "lab-fake-registry-user",
                  "circleci_registry_password": "lab-fake-registry-password-1234"},
     # The 3.x values as KOTS holds them (every secret in clear) and the chart-generated passwords.
@@ -53,21 +76,16 @@ ENTRY = Playbook(
         Step("helm-adopt", "kube", ("PATCH",), r"^/api/v1/namespaces/circleci-server/serviceaccounts/default$"),
         Step("circle-migrator", "kube", ("POST",), r"^/apis/batch/v1/namespaces/circleci-server/jobs$"),
         Step("kots-cleanup", "kube", ("DELETE",), r"^/api/v1/namespaces/circleci-server/serviceaccounts/kotsadm$"),
-        Step("helm-upgrade", "kube", ("PUT",), r"^/apis/apps/v1/namespaces/circleci-server/deployments/frontend\?fieldManager=helm$"),
+        # The upgrade is atomic (helm_upgrade_atomic): the faulted one rolls back, which puts the 3.x frontend back (a
+        # PUT of its own), then the next run's upgrade writes it: not once.
+        Step("helm-upgrade", "kube", ("PUT",), r"^/apis/apps/v1/namespaces/circleci-server/deployments/frontend\?fieldManager=helm$",
+             writes_once=False),
         # Two records (the domain and app.<domain>): not once.
         Step("dns", "aws", ("POST",), r"^route53/2013-04-01/hostedzone/[^/]+/rrset$", writes_once=False),
     ),
     rerun_allowed_writes=(r"^PATCH ",),
+    after_check=after_check,
     verify=end_state,
-    known_findings={
-        "resume": "not resumable after a fault between the KOTS cleanup and the helm upgrade: the next run's preflight "
-                  "refuses ('No Deployment in namespace circleci-server carries the kots.io/app-slug label: this does "
-                  "not look like a 3.x install deployed by KOTS'), so the chain never finishes",
-        "rerun": "follows from 'resume' (the preflight refuses the re-run)",
-        "end-state": "follows from 'resume' (KOTS is still there, the release still 3.4.8)",
-        "plan": "--check does not report as changed tasks the real run changes: regcred 'Create or update the Secret "
-                "regcred' and the circle_migrator tasks (connection Secret, Job, log, deletions)",
-    },
     bad_inputs_as_hosts=True,
     bad_inputs=(
         BadInput("confirm-maybe", {"migrate_3_to_4_confirm_kots_cleanup": "maybe"},
