@@ -6,8 +6,10 @@ import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import ansible_runner
 import pytest
 import yaml
 
@@ -42,8 +44,8 @@ class Runner:
     """Runs the entry's playbook on the lab in a HOME, TMPDIR and ANSIBLE_HOME of its own (so that every file a
     run writes is found), keeping every output for the leak scan."""
 
-    def __init__(self, entry, lab, run, tmp: Path):
-        self.entry, self.lab, self._run, self.tmp = entry, lab, run, tmp
+    def __init__(self, entry, lab, run, tmp: Path, ansible_env: dict):
+        self.entry, self.lab, self._run, self.tmp, self.ansible_env = entry, lab, run, tmp, ansible_env
         self.home, self.tmpdir, self.ansible_home = tmp / "home", tmp / "tmp", tmp / "ansible-home"
         for directory in (self.home, self.tmpdir, self.ansible_home):
             directory.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,27 @@ class Runner:
         self.outputs.append((name, proc.stdout + proc.stderr))
         return proc
 
+    def awx_check(self):
+        """``--check --diff -vvvv`` the way AWX / Automation Controller runs a job template: ansible-runner, a private
+        data directory, every input in ``env/extravars`` as a survey sends it (strings: "true", "1"; dictionaries as
+        the job template's extra variables), the inventory as an inventory source gives it, credentials as
+        environment variables, no TTY. Returns what ``play`` returns (returncode, stdout) and the JSON events."""
+        data = self.tmp / "awx-check"
+        (data / "env").mkdir(parents=True)
+        extravars = {k: v if isinstance(v, (dict, list)) else json.dumps(v) if isinstance(v, bool) else str(v)
+                     for k, v in dict(self.extra_vars, **self.entry.secret_vars, **self.entry.awx_extravars).items()}
+        for name, content in (("extravars", extravars), ("envvars", self.env)):
+            with open(os.open(data / "env" / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+                json.dump(content, handle)
+        result = ansible_runner.run(private_data_dir=str(data), playbook=str(REPO_ROOT / self.entry.playbook),
+                                    inventory=self.lab.files["inventory"], cmdline="--check --diff", verbosity=4,
+                                    quiet=True, timeout=900, envvars=dict(self.ansible_env, **self.env))
+        events = list(result.events)
+        stdout = "\n".join(e.get("stdout", "") for e in events)
+        self.outputs.append(("check (ansible-runner stdout)", stdout))
+        self.outputs.append(("check (ansible-runner events)", json.dumps(events)))
+        return AwxRun(0 if result.status == "successful" else (result.rc or 1), stdout, events, result.stats or {})
+
     def good_inputs(self) -> dict:
         with open(self.lab.files["vars"], encoding="utf-8") as handle:
             inputs = dict(yaml.safe_load(handle))
@@ -114,6 +137,8 @@ class Runner:
         # The operator's secrets file and the inventory of the bad inputs (the operator's too; both 0600).
         named = {str(self.lab.files[key]) for key in self.entry.operator_files}
         named |= {str(self.secrets_file), str(self.tmp / "bad-inputs-inventory.yml")}
+        # AWX's private data directory: the survey answers and the credentials' environment (0600, AWX's own).
+        named |= {str(self.tmp / "awx-check" / "env" / "extravars"), str(self.tmp / "awx-check" / "env" / "envvars")}
         named |= {str(self.lab.files[key]) for key, _var in self.entry.secret_lab_vars}
         named.add(str(Path(self.lab.files["inventory"]).parent / "group_vars" / "all" / "registry.yml"))
         return named
@@ -169,6 +194,14 @@ class Runner:
         return found
 
 
+@dataclass
+class AwxRun:
+    returncode: int
+    stdout: str
+    events: list
+    stats: dict
+
+
 def secret_values(values_file) -> list:
     """The values of the secret-looking keys of a values file (strings of 8 characters or more)."""
     found = []
@@ -213,8 +246,8 @@ def sampler():
 
 @pytest.fixture(scope="module")
 # sampler: sampling from the first run on
-def runner(entry, lab, run, tmp_path_factory, sampler):  # pylint: disable=unused-argument
-    made = Runner(entry, lab, run, tmp_path_factory.mktemp("runs-" + entry.name))
+def runner(entry, lab, run, tmp_path_factory, sampler, ansible_env):  # pylint: disable=unused-argument
+    made = Runner(entry, lab, run, tmp_path_factory.mktemp("runs-" + entry.name), ansible_env)
     made.canaries()
     return made
 
@@ -289,7 +322,7 @@ def refusals(entry, runner, run):
 def check_run(runner, refusals):  # pylint: disable=unused-argument
     runner.lab.admin.clear_requests()
     before = {path: Path(path).read_bytes() for path in runner.operator_files() if os.path.isfile(path)}
-    proc = runner.play("--check", "--diff", "-vvvv", name="check")
+    proc = runner.awx_check()
     changed = [path for path, data in before.items() if Path(path).read_bytes() != data]
     return proc, writes(runner.lab.writes()), changed
 

@@ -13,7 +13,9 @@ particular to it as data, in a :class:`Playbook` named ``ENTRY``, and runs the s
 One module = one lab (module-scoped fixtures, conftest.py) shared by all its cases, in this order:
 1. the bad inputs that need the lab, each one ansible-playbook run, 3 at a time (a refused run writes nothing,
    so they can share the lab): each refused with its message; the lab's request log empty at the end;
-2. ``--check --diff -vvvv``: 0 mutating requests in the lab's request log;
+2. ``--check --diff -vvvv`` the way AWX runs a job template (ansible-runner, every input a survey string in
+   ``env/extravars``, credentials in the environment, no TTY): no failed event, changes planned, 0 mutating requests
+   in the lab's request log, the operator's files unchanged (issue 17's proof, for every playbook of the suite);
 3. the resume chain, N+1 runs for N mutating steps: run k meets a fault (403, permanent) at step k, so it
    stops there after resuming past steps 1..k-1; run N+1 has no fault and finishes. Each step's write must
    appear once (succeeded) in the log of the whole chain, and the tasks the runs changed must all have been
@@ -110,6 +112,8 @@ class Playbook:
     after_check: Optional[Callable] = None
     verify: Optional[Callable] = None
     rerun_overrides: dict = field(default_factory=dict)  # the re-run's inputs differ so (e.g. no values file)
+    # The check run's survey answers that differ from the other runs' (e.g. "" for a question left unanswered).
+    awx_extravars: dict = field(default_factory=dict)
     # The end-to-end bad inputs as ONE run, one inventory host per bad input (``-e circleci_hosts=all``), for a
     # playbook whose preflight lists every problem before it stops (all hosts then fail at the same task).
     bad_inputs_as_hosts: bool = False
@@ -229,6 +233,9 @@ class ReliabilityProofs:
     def test_check_mode_sends_no_write_and_leaves_the_operators_files(self, check_run, runner):
         proc, check_writes, changed_files = check_run
         record_figures(self.entry.name, check_mode_writes=len(check_writes))
+        failed = [e["event_data"].get("res", {}).get("msg") for e in proc.events
+                  if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")]
+        assert proc.returncode == 0 and failed == [], (failed, proc.stdout[-3000:])
         assert recap(proc.stdout)["failed"] == 0, proc.stdout[-3000:]
         assert check_writes == [], "check mode wrote: %s" % check_writes[:10]
         assert changed_files == [], "check mode changed the operator's files"
@@ -259,6 +266,7 @@ class ReliabilityProofs:
     def test_check_mode_named_every_change_the_runs_made(self, request, check_run, chain):
         known_finding(request, self.entry, "plan")
         planned = changed_tasks(check_run[0].stdout)
+        assert sum(check_run[0].stats.get("changed", {}).values()) > 0, "AWX's stats: the plan shows no change"
         made = set()
         for proc in [p for _s, p, _f in chain["faulted"]] + [chain["finished"]]:
             made |= changed_tasks(proc.stdout)

@@ -4,6 +4,7 @@ install.yml's preflight lists every problem of a host before it stops, all hosts
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 from .suite import SPEC, BadInput, Playbook, ReliabilityProofs, Step
 
@@ -48,6 +49,12 @@ def end_state(lab, output) -> None:
     assert "secrets-escrow.vault" in output, output[-3000:]
 
 
+def no_install_dir_beside_the_inventory(runner, _output) -> None:
+    """The check run answered the install-dir and escrow questions with "" (AWX sends "" for a question left
+    unanswered): the default is <inventory dir>/circleci-install, and check mode creates nothing there."""
+    assert not (Path(runner.lab.files["inventory"]).parent / "circleci-install").exists()
+
+
 CERT, KEY = _certificate(["www.acme-install.example"])
 
 ENTRY = Playbook(
@@ -84,6 +91,8 @@ ENTRY = Playbook(
                 "the chart would otherwise generate' and 'Create the image pull secret regcred'",
     },
     verify=end_state,
+    awx_extravars={"circleci_install_dir_override": "", "circleci_escrow_file_override": ""},
+    after_check=no_install_dir_beside_the_inventory,
     bad_inputs_as_hosts=True,
     bad_inputs=(
         BadInput("create-bucket-maybe", {"circleci_object_storage_create_bucket": "maybe"},
