@@ -33,6 +33,7 @@ class HopHooks:
 
     minor: str
     cloud_roles: tuple = ()            # run after the values hop, before the release diff
+    check_roles: tuple = ()            # their read-only check.yml runs with the whole path's checks, before any change
     post_roles: tuple = ()             # run after helm upgrade
     mongodb_min: str = ""              # the MongoDB version the hop needs before it starts
     postgresql_recommended: str = ""   # a PostgreSQL major the release recommends (a warning, or the opt-in step)
@@ -43,7 +44,8 @@ class HopHooks:
 
 HOOKS = (
     HopHooks("4.3", cloud_roles=("machine_provisioner_iam", "vm_service_leftovers"),
-             post_roles=("vm_service_security_group", "post_upgrade"), source="UPG-4.3"),
+             post_roles=("vm_service_security_group", "post_upgrade"),
+             check_roles=("machine_provisioner_iam", "vm_service_leftovers", "vm_service_security_group"), source="UPG-4.3"),
     HopHooks("4.7", terraform_module="4.7.0", source="UPG-4.7"),
     HopHooks("4.8", terraform_module="4.8.0", manual_after=(
         ("machine-runner-3", "Migrate machine runners to machine runner 3.0",
@@ -208,11 +210,12 @@ def plan_hops(path: list, namespace: str = "circleci-server", mongodb_version: s
             "index": index, "from": hop["from"], "to": hop["to"], "kind": hop.get("kind", "minor"),
             "kubernetes_range": hop.get("kubernetes_range"), "notes": list(hop.get("notes") or []),
             "cloud_roles": list(hooks.cloud_roles), "post_roles": list(hooks.post_roles),
+            "check_roles": list(hooks.check_roles),
             "mongodb": None, "postgresql": None, "terraform_module": hooks.terraform_module or None,
             "manual_after": [{"id": i, "title": t, "detail": d} for i, t, d in hooks.manual_after],
             "blocked": [], "source": hooks.source,
         }
-        for role in entry["cloud_roles"] + entry["post_roles"]:
+        for role in entry["cloud_roles"] + entry["post_roles"] + entry["check_roles"]:
             if role not in KNOWN_ROLES:
                 raise HopsError("hop table bug: role %r is not one of %s" % (role, ", ".join(KNOWN_ROLES)))
         if hooks.mongodb_min:

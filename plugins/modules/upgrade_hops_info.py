@@ -112,7 +112,8 @@ newest_version:
 hops:
   description: >-
     Each hop of O(path), in order, with C(index), C(from), C(to), C(kind), C(kubernetes_range), C(notes),
-    C(cloud_roles), C(post_roles) (role names of this collection), C(mongodb) (null, or C(min), C(current),
+    C(cloud_roles), C(post_roles), C(check_roles) (role names of this collection; the check roles' read-only
+    C(check.yml) runs with the whole path's checks, before the first change), C(mongodb) (null, or C(min), C(current),
     C(upgrade) and C(steps)), C(postgresql) (null, or C(recommended), C(current), C(upgrade) and C(tag), when
     O(upgrade_postgresql) upgrades it before the hop), C(terraform_module), C(manual_after) (C(id), C(title), C(detail)), C(blocked) (the
     reasons the hop cannot start, each with its procedure) and C(source).
@@ -135,6 +136,11 @@ warnings_found:
   elements: str
 landed_post_roles:
   description: The post-check roles of the hop that lands on the minor of O(current_version) (empty without one).
+  returned: always
+  type: list
+  elements: str
+landed_check_roles:
+  description: The roles of RV(landed_post_roles) whose read-only C(check.yml) runs before the first change.
   returned: always
   type: list
   elements: str
@@ -185,15 +191,17 @@ def main():
     except (HopsError, VersionError) as exc:
         module.fail_json(msg=str(exc))
     newest = str(Catalog().minors[-1].last_patch)
-    landed = []
+    landed, landed_checks = [], []
     if params["current_version"]:
         try:
-            landed = list(hooks_for(Version.parse(params["current_version"]).minor_key).post_roles)
+            hooks = hooks_for(Version.parse(params["current_version"]).minor_key)
         except VersionError as exc:
             module.fail_json(msg="current_version: %s" % exc)
+        landed = list(hooks.post_roles)
+        landed_checks = [role for role in hooks.check_roles if role in hooks.post_roles]
     module.exit_json(changed=False, newest_version=newest, hops=plan["hops"], first_blocked=plan["first_blocked"],
                      versions=plan["versions"], warnings_found=plan["warnings"], mongodb_steps=steps,
-                     landed_post_roles=landed)
+                     landed_post_roles=landed, landed_check_roles=landed_checks)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--scenario", default="aws-4.2")
     parser.add_argument("--no-mongodb", action="store_true", help="leave MongoDB alone (the run stops before 4.9)")
+    parser.add_argument("--top", type=int, default=0, help="also print the N task names that took longest in all")
     args = parser.parse_args()
     python = str(REPO_ROOT / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory(prefix="bench-upgrade-path-") as tmp:
@@ -104,6 +105,14 @@ def main() -> int:
     for hop, split in per_hop.items():
         cells = (split.get("helm waits", 0.0), split.get("MongoDB chain", 0.0), split.get("our own steps", 0.0))
         print("              %-18s %10.1f %10.1f %10.1f" % ((hop,) + cells))
+    if args.top:
+        by_name = {}
+        for task in tasks:
+            seconds, count = by_name.get(task["name"], (0.0, 0))
+            by_name[task["name"]] = (seconds + task["end"] - task["start"], count + 1)
+        print("slowest task names (s, times run):")
+        for name, (seconds, count) in sorted(by_name.items(), key=lambda item: -item[1][0])[:args.top]:
+            print("  %7.1f %4d  %s" % (seconds, count, name))
     return returncode
 
 

@@ -60,6 +60,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "no such lab endpoint: %s" % self.path})
 
     def do_POST(self):  # pylint: disable=invalid-name
+        if self.path == "/datastores":
+            knobs = self._body()
+            postgres = (self.lab.datastores or {}).get("postgresql")
+            if postgres is None:
+                self._send(404, {"error": "this lab has no data-store stand-ins"})
+                return
+            try:
+                postgres.configure(knobs.get("postgresql") or {})
+            except (TypeError, ValueError) as exc:
+                self._send(400, {"error": "bad data-store knobs: %s" % exc})
+                return
+            self._send(200, {"ok": True})
+            return
         if self.path != "/faults":
             self._send(404, {"error": "no such lab endpoint: %s" % self.path})
             return
@@ -145,6 +158,10 @@ class LabClient:
 
     def clear_faults(self):
         self._call("DELETE", "/faults")
+
+    def datastores(self, postgresql: dict):
+        """Set the PostgreSQL stand-in's knobs (``free_kb``, ``restore_loses``; see tests/lab/datastores.py)."""
+        return self._call("POST", "/datastores", {"postgresql": postgresql})
 
     def clock(self):
         return self._call("GET", "/clock")

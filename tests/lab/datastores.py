@@ -153,6 +153,8 @@ SEED_TABLES = {
     "domain": {"domain.orgs": 3, "domain.users": 12},
 }
 DEFAULT_DATA_DIR = "/bitnami/postgresql/data"
+DEFAULT_FREE_KB = 10 * 1024 * 1024   # the data volume's free space: 10 GiB
+ROW_BYTES = 8192                     # what a row weighs in pg_database_size (a page per row: the lab's tables are small)
 
 
 def _container_env(pod: dict, name: str) -> dict:
@@ -174,16 +176,30 @@ class PostgresStandIn:
     of the role postgresql_upgrade (anything with ``query_to_xml``: ``db|schema.table|count`` lines, also written to
     the file after ``tee``), ``pg_dumpall ... -f <path>``, ``psql ... -f <path>`` (restores such a dump: drops and
     recreates its databases), ``test -s <path>``, ``cat <path>``, ``touch <path>``, ``ls -1 <dir>``, ``vacuumdb``, and
-    ``a && b`` chains of those.
-    Not modelled: SQL, roles, locales, extensions, concurrent writes, pg_upgrade.
+    ``a && b`` chains of those; ``df -Pk <dir>`` (the data volume: ``free_kb`` available) and the sum of
+    ``pg_database_size`` (``ROW_BYTES`` per row of the data directory).
+    Knobs (scenario ``datastores.postgresql`` or the admin endpoint ``POST /datastores``): ``free_kb``, the volume's
+    free space; ``restore_loses`` (``{db: {table: rows}}``), rows a restore leaves out, as a dump that missed them
+    would.
+    Not modelled: SQL, roles, locales, extensions, concurrent writes, pg_upgrade, the space files really take.
     """
 
-    def __init__(self, namespace: str, journal: _Journal | None = None, tables: dict | None = None):
+    def __init__(self, namespace: str, journal: _Journal | None = None, tables: dict | None = None,
+                 free_kb: int = DEFAULT_FREE_KB, restore_loses: dict | None = None):
         self.namespace = namespace
         self.journal = journal or _Journal(None)
         self.seed = tables if tables is not None else SEED_TABLES
         self.dirs: dict = {}     # data dir -> {"major": "12", "tables": {db: {table: rows}}}
         self.files: dict = {}    # path on the data volume -> content (dumps: their tables)
+        self.free_kb = free_kb
+        self.restore_loses = restore_loses or {}
+
+    def configure(self, knobs: dict) -> None:
+        """Set the knobs ``free_kb`` and ``restore_loses`` (the admin endpoint; a key absent is left as it is)."""
+        if "free_kb" in knobs:
+            self.free_kb = int(knobs["free_kb"]) if knobs["free_kb"] is not None else DEFAULT_FREE_KB
+        if "restore_loses" in knobs:
+            self.restore_loses = knobs["restore_loses"] or {}
 
     def install(self, kube) -> None:
         kube.controllers.pod_state_hooks.append(self.pod_state)
@@ -258,6 +274,11 @@ class PostgresStandIn:
             prefix = listing.group(1).rstrip("/") + "/"
             names = sorted({f[len(prefix):].split("/")[0] for f in list(self.files) + list(self.dirs) if f.startswith(prefix)})
             return "".join(n + "\n" for n in names), "", 0
+        free = re.search(r"\bdf -Pk " + path, line)
+        if free:
+            total = max(self.free_kb * 2, 1)
+            return ("Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+                    "/dev/lab-pvc %d %d %d 50%% %s\n" % (total, total - self.free_kb, self.free_kb, free.group(1))), "", 0
         cat = re.search(r"\bcat " + path, line)
         if cat:
             if cat.group(1) not in self.files:
@@ -283,7 +304,12 @@ class PostgresStandIn:
             dump = self.files.get(restore.group(1))
             if not isinstance(dump, dict):
                 return "", "psql: error: %s: No such file or directory\n" % restore.group(1), 1
-            data["tables"].update(json.loads(json.dumps(dump["tables"])))
+            restored = json.loads(json.dumps(dump["tables"]))
+            for db, tables in self.restore_loses.items():
+                for table, lost in tables.items():
+                    if table in restored.get(db, {}):
+                        restored[db][table] = max(restored[db][table] - int(lost), 0)
+            data["tables"].update(restored)
             self.journal.write(store="postgresql", event="restore", path=restore.group(1), major=data["major"],
                                from_major=dump["major"], rows=_rows(data["tables"]))
             return "SET\nCREATE DATABASE\nCOPY 12\n", "", 0
@@ -294,6 +320,8 @@ class PostgresStandIn:
             if tee:
                 self.files[tee.group(1)] = out
             return out, "", 0
+        if "pg_database_size" in line:
+            return "%d\n" % (_rows(data["tables"]) * ROW_BYTES), "", 0
         if "server_version" in line or "version()" in line:
             return image_version(_container_image(pod, "postgresql"))[0] + "\n", "", 0
         return "", "lab: this query is not scripted in the PostgreSQL stand-in\n", 1
@@ -305,7 +333,7 @@ def _rows(tables: dict) -> int:
 
 def install(kube, namespace: str, spec: dict | None, journal_path: str | None) -> dict:
     """Put the data-store stand-ins of ``namespace`` into the lab cluster (scenario key ``datastores``:
-    ``{mongodb: {fcv: "3.6"}, postgresql: {tables: {db: {table: rows}}}}``; without an FCV, the first MongoDB Pod's
+    ``{mongodb: {fcv: "3.6"}, postgresql: {tables: {db: {table: rows}}, free_kb, restore_loses}}``; without an FCV, the first MongoDB Pod's
     minor; without tables, ``SEED_TABLES``)."""
     spec = spec or {}
     if journal_path and os.path.exists(journal_path):
@@ -313,6 +341,8 @@ def install(kube, namespace: str, spec: dict | None, journal_path: str | None) -
     journal = _Journal(journal_path)
     mongo = MongoStandIn(namespace, journal, (spec.get("mongodb") or {}).get("fcv"))
     mongo.install(kube)
-    postgres = PostgresStandIn(namespace, journal, (spec.get("postgresql") or {}).get("tables"))
+    postgresql = spec.get("postgresql") or {}
+    postgres = PostgresStandIn(namespace, journal, postgresql.get("tables"), int(postgresql.get("free_kb") or DEFAULT_FREE_KB),
+                               postgresql.get("restore_loses"))
     postgres.install(kube)
     return {"mongodb": mongo, "postgresql": postgres}

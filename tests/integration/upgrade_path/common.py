@@ -15,8 +15,8 @@ from ..conftest import REPO_ROOT
 PLAYBOOK = str(REPO_ROOT / "playbooks" / "upgrade.yml")
 # The lab's cluster runs Kubernetes 1.27, inside every range up to 4.6; no single version is inside every range of
 # 4.2 -> 4.10 (4.2 -> 4.3 needs 1.26-1.28, 4.7 -> 4.8 needs 1.33), so the one-run tests widen the later ranges the
-# way an operator does when CircleCI revises them (preflight_kubernetes_overrides); test_check_mode_refuses_... shows
-# the real ranges.
+# way an operator does when CircleCI revises them (preflight_kubernetes_overrides). The real ranges are refused by the
+# planner's unit test (tests/unit/plugins/module_utils/test_hops.py) and the reliability suite's upgrade entry.
 KUBERNETES_OVERRIDES = {"4.7": "1.27-1.33", "4.8": "1.27-1.35", "4.9": "1.27-1.35", "4.10": "1.27-1.35"}
 
 

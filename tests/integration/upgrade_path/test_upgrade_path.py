@@ -1,9 +1,21 @@
-"""upgrade.yml from 4.2.7 to the newest release in one run against the lab (aws-4.2), then a re-run.
+"""upgrade.yml from 4.2.7 to the newest release against the lab (aws-4.2): one chain of runs on one lab.
 
-One chain of runs on one lab (module scope): the tests run in file order and each relies on the one before.
-The data-store opt-ins are on: the run also takes the internal MongoDB 3.6 -> ... -> 7.0 before the hops that need
-it (4.9, 4.10), checking each step's featureCompatibilityVersion, and moves the internal PostgreSQL 12 to 14 before
-the 4.10 hop (dump, restore on a new data directory, row counts compared).
+The tests run in file order and each relies on the one before (module scope):
+
+1. without the MongoDB opt-in, the run stops before its first change: MongoDB 3.6 is too old for 4.9 (the procedure);
+2. with the data-store opt-ins but too little room on the PostgreSQL volume, the same (the free-space check);
+3. with the opt-ins, a fault in the middle hop (4.6.6 -> 4.7.15, the 5th of 8) stops the run after 4 hops;
+4. --check plans every hop left (and the data-store steps) and writes nothing;
+5. the re-run continues from that hop (none repeated), takes MongoDB 3.6 -> ... -> 7.0 before the hops that need it
+   (each featureCompatibilityVersion checked), moves PostgreSQL 12 to 14, and stops because the restore lost rows
+   (the stand-in's knob restore_loses): the counts compared before anything starts on the restored data;
+6. with the knob off, the next run restores again, the counts match, and it reaches the newest release: every
+   intermediate release in order, once (helm's history and the request log), the values equal helm_values_migrate
+   4.2 -> newest (plus the PostgreSQL pins);
+7. a re-run changes nothing.
+
+The whole path is taken once in all (runs 3, 5 and 6 each take a part of it): the faults cost a preflight each, not
+another path.
 """
 from __future__ import annotations
 
@@ -20,23 +32,116 @@ lab = lab_fixture("aws-4.2")
 STATE = {}
 OPT_IN = ("-e", "circleci_upgrade_mongodb=true", "-e", "circleci_upgrade_postgresql=true")
 POSTGRESQL_PINS = {"registry": "cciserver.azurecr.io", "repository": "server-postgres", "tag": "14.22.4094-4922444"}
+LOST = {"conductor_production": {"public.job_ended_events": 7}}
 
 
-def test_one_run_reaches_the_newest_release_through_every_minor(lab, run):
+def writes(lab) -> list:
+    """The lab's request log (it records every write: creates, updates, deletes, pod execs)."""
+    return lab.admin.requests()
+
+
+def test_a_mongodb_too_old_for_a_hop_stops_the_run_before_its_first_change(lab, run):
     with open(lab.files["values"]) as handle:
-        STATE["values_before"] = yaml.safe_load(handle)
-    before = history(lab)
-    assert list(before.values())[-1] == "4.2.7"
-    result = play(run, lab, *OPT_IN)
-    STATE["output"] = result.stdout
+        STATE["values_before"] = handle.read()
+    STATE["history_before"] = history(lab)
+    assert list(STATE["history_before"].values())[-1] == "4.2.7"
+    lab.admin.clear_requests()
+    stopped = play(run, lab, check=False)
+    assert stopped.returncode != 0
+    message = stopped.stdout + stopped.stderr
+    for fact in ("The hop 4.8.12 -> 4.9.5 cannot start, so this run changed nothing", "needs MongoDB 4.4 or later",
+                 "the cluster runs MongoDB 3.6", "mongodump", "setFeatureCompatibilityVersion",
+                 "server-mongodb:4.4.15-debian-10-r8", "set circleci_target_version to 4.8.12"):
+        assert fact in message, fact
+    assert writes(lab) == [], "a refused run writes nothing (no hop before the blocked one either)"
+    assert history(lab) == STATE["history_before"]
+    assert "TASK [circleci.server.upgrade_hop" not in stopped.stdout
 
+
+def test_too_little_room_for_the_postgresql_move_stops_the_run_before_its_first_change(lab, run):
+    lab.admin.datastores({"free_kb": 64})
+    try:
+        stopped = play(run, lab, *OPT_IN, check=False)
+    finally:
+        lab.admin.datastores({"free_kb": None})
+    assert stopped.returncode != 0
+    message = stopped.stdout + stopped.stderr
+    assert re.search(r"The PostgreSQL data volume \(/bitnami/postgresql\) has 64\.00 KB free; moving .* needs about", message)
+    assert "Nothing was changed. Grow the PersistentVolumeClaim" in message
+    # The free-space check is a pod exec (df, pg_database_size); nothing else reached the cluster.
+    assert [e["path"] for e in writes(lab) if "/exec" not in e["path"]] == []
+    assert not [e for e in journal(lab) if e["event"] in ("dump", "fcv", "initdb") and e.get("seeded") is not True]
+    assert history(lab) == STATE["history_before"]
+
+
+def test_a_fault_in_the_middle_hop_stops_the_run(lab, run):
+    # Each hop's first write is helm's release record (a Secret): the 5th is 4.7.15's. A permanent error (a throttle
+    # would be retried).
+    lab.admin.clear_requests()
+    lab.admin.add_fault(r"/namespaces/circleci-server/secrets$", service="kube", method="POST", nth=5, status=403,
+                        message="forbidden: injected by the test")
+    failed = play(run, lab, *OPT_IN, check=False)
+    assert failed.returncode != 0
+    assert any(f["fired"] for f in lab.admin.faults()), "the fault was never reached"
+    lab.admin.clear_faults()
+    assert list(history(lab).values()) == list(STATE["history_before"].values()) + ["4.3.9", "4.4.7", "4.5.5", "4.6.6"]
+    STATE["output"] = failed.stdout
+    STATE["revisions"] = revisions_in_request_order(lab)  # the check-mode test clears the log
+
+
+def test_check_mode_plans_every_hop_left_and_writes_nothing(lab, run):
+    with open(lab.files["values"]) as handle:
+        values_before = handle.read()
+    lab.admin.clear_requests()
+    planned = play(run, lab, "--check", *OPT_IN)
+    assert writes(lab) == [], "check mode must not write to the cluster or the clouds"
+    with open(lab.files["values"]) as handle:
+        assert handle.read() == values_before
+    for line in ("Hop 1/4: 4.6.6 -> 4.7.15", "Hop 2/4: 4.7.15 -> 4.8.12", "Hop 3/4: 4.8.12 -> 4.9.5",
+                 "Hop 4/4: 4.9.5 -> 4.10.0", "this run upgrades it: 4.0 -> 4.2 -> 4.4",
+                 "this run upgrades it: 5.0 -> 6.0 -> 7.0", "PostgreSQL 12.16.37-7629bfd -> 14.22.4094-4922444 first"):
+        assert line in planned.stdout, line
+    for version in ("4.7.15", "4.8.12", "4.9.5", "4.10.0"):
+        assert "TASK [Upgrade the release to %s]" % version in planned.stdout, "each hop is planned in check mode"
+    assert "postgresql.postgresqlDataDir" in planned.stdout or "data-14" in planned.stdout
+    assert list(history(lab).values()) == list(STATE["history_before"].values()) + ["4.3.9", "4.4.7", "4.5.5", "4.6.6"]
+
+
+def test_the_rerun_continues_from_that_hop_and_stops_when_the_restore_lost_rows(lab, run):
+    lab.admin.datastores({"restore_loses": LOST})
+    try:
+        stopped = play(run, lab, *OPT_IN, check=False)
+    finally:
+        lab.admin.datastores({"restore_loses": {}})
+    STATE["output"] += stopped.stdout
+    assert stopped.returncode != 0
+    assert "TASK [Upgrade the release to 4.6.6]" not in stopped.stdout, "4.6.6 is not repeated"
+    assert list(history(lab).values())[-1] == "4.9.5", "every hop before the PostgreSQL move is done"
+    message = stopped.stdout + stopped.stderr
+    assert "these tables do not hold the rows they held before the dump" in message
+    assert "conductor_production|public.job_ended_events|246" in message and "now conductor_production|public.job_ended_events|239" in message
+    assert "The PostgreSQL 12 data is untouched in /bitnami/postgresql/data" in message
+    assert "Do not start the application before the counts match" in message
+    assert "TASK [Upgrade the release to %s]" % NEWEST not in stopped.stdout, "nothing starts on the restored data"
+    assert "TASK [Migrate the values to %s]" % NEWEST not in stopped.stdout
+    from kubernetes import client, config
+    api = client.AppsV1Api(config.new_client_from_config(config_file=lab.files["kubeconfig"]))
+    running = [d.metadata.name for d in api.list_namespaced_deployment("circleci-server", label_selector="layer=application").items
+               if d.spec.replicas]
+    assert running == [], "the application stays stopped"
+
+
+def test_with_the_rows_back_the_next_run_reaches_the_newest_release_through_every_minor(lab, run):
+    result = play(run, lab, *OPT_IN)
+    STATE["output"] += result.stdout
     after = history(lab)
-    last = max(before)
-    assert [after[r] for r in sorted(after) if r > last] == list(LAST_PATCHES[1:]), "every minor's last patch, in order"
+    last = max(STATE["history_before"])
+    assert [after[r] for r in sorted(after) if r > last] == list(LAST_PATCHES[1:]), "every minor's last patch, once, in order"
     new_revisions = list(range(last + 1, max(after) + 1))
-    in_log = [r for r in revisions_in_request_order(lab) if r in new_revisions]
+    in_log = [r for r in STATE["revisions"] + revisions_in_request_order(lab) if r in new_revisions]
     assert in_log == new_revisions, "the request log shows the releases created in order"
-    assert "Hop 8/8: 4.9.5 -> %s" % NEWEST in result.stdout  # 4.2.7 is 4.2's last patch: 8 hops
+    assert "Hop 1/1: 4.9.5 -> %s" % NEWEST in result.stdout
+    assert "TASK [Upgrade the release to 4.9.5]" not in result.stdout
 
 
 def test_the_mongodb_chain_ran_before_the_hops_that_need_it_each_fcv_checked(lab):
@@ -48,22 +153,27 @@ def test_the_mongodb_chain_ran_before_the_hops_that_need_it_each_fcv_checked(lab
     checked = re.findall(r"TASK \[circleci\.server\.mongodb_upgrade : Stop if the featureCompatibilityVersion is not "
                          r"(\d\.\d)\]", STATE["output"])
     assert checked == ["4.0", "4.2", "4.4", "5.0", "6.0", "7.0"]
+    output = STATE["output"]
+    assert output.index("mongodb_upgrade : Stop if the featureCompatibilityVersion is not 4.4") \
+        < output.index("TASK [Upgrade the release to 4.9.5]")
 
 
 def test_postgresql_moved_to_14_by_dump_and_restore_with_the_counts_compared(lab):
     events = [e for e in journal(lab) if e["store"] == "postgresql"]
     (dump,) = [e for e in events if e["event"] == "dump"]
-    (restore,) = [e for e in events if e["event"] == "restore"]
+    lossy, restore = [e for e in events if e["event"] == "restore"]
     assert dump["major"] == "12" and dump["rows"] > 0
+    assert lossy["rows"] == dump["rows"] - 7, "the first restore lost the rows the knob took"
     assert restore["major"] == "14" and restore["from_major"] == "12" and restore["rows"] == dump["rows"]
     assert [e["dir"] for e in events if e["event"] == "initdb"] == ["/bitnami/postgresql/data", "/bitnami/postgresql/data-14"]
     assert "refused-to-start" not in [e["event"] for e in events], "no PostgreSQL binary ever met data it cannot open"
     output = STATE["output"]
     for task in ("Stop the application", "Count the rows of every table", "Dump every database",
-                 "Restore the dump on PostgreSQL", "Stop if a table's row count differs from before the dump"):
+                 "Restore the dump on PostgreSQL", "Stop if a table's row count differs from before the dump",
+                 "Stop if the data volume cannot hold the dump and the restored copy"):
         assert "TASK [circleci.server.postgresql_upgrade : %s" % task in output, task
     assert re.search(r"\d+ tables, the same row counts as before the dump", output)
-    assert output.index("postgresql_upgrade : Restore the dump") < output.index("TASK [Upgrade the release to %s]" % NEWEST)
+    assert output.rindex("postgresql_upgrade : Restore the dump") < output.index("TASK [Upgrade the release to %s]" % NEWEST)
     from kubernetes import client, config
     api = client.AppsV1Api(config.new_client_from_config(config_file=lab.files["kubeconfig"]))
     (container,) = api.read_namespaced_stateful_set("postgresql", "circleci-server").spec.template.spec.containers
@@ -77,7 +187,7 @@ def test_postgresql_moved_to_14_by_dump_and_restore_with_the_counts_compared(lab
 def test_the_final_values_are_helm_values_migrate_from_42_to_the_newest(lab):
     with open(lab.files["values"]) as handle:
         final = yaml.safe_load(handle)
-    expected = migrate_values(STATE["values_before"], "4.2.7", NEWEST)
+    expected = migrate_values(yaml.safe_load(STATE["values_before"]), "4.2.7", NEWEST)
     # plus what the PostgreSQL move must keep: the new image and data directory
     expected.setdefault("postgresql", {}).setdefault("image", {}).update(POSTGRESQL_PINS)
     expected["postgresql"]["postgresqlDataDir"] = "/bitnami/postgresql/data-14"
@@ -89,4 +199,4 @@ def test_a_rerun_changes_nothing(lab, run):
     again = play(run, lab, *OPT_IN)
     assert changed_tasks(again.stdout) == set()
     assert re.search(r"changed=0 ", again.stdout)
-    assert lab.admin.requests() == [], "a re-run after success writes nothing"
+    assert writes(lab) == [], "a re-run after success writes nothing"

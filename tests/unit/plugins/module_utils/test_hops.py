@@ -24,7 +24,9 @@ def test_every_row_names_a_known_minor_and_known_roles():
     minors = {release.minor for release in Catalog().minors}
     for row in hops.HOOKS:
         assert row.minor in minors
-        assert set(row.cloud_roles + row.post_roles) <= set(hops.KNOWN_ROLES)
+        assert set(row.cloud_roles + row.post_roles + row.check_roles) <= set(hops.KNOWN_ROLES)
+        # a check runs before the first change for a role the hop runs afterwards
+        assert set(row.check_roles) <= set(row.cloud_roles + row.post_roles)
         assert row.source
 
 
@@ -36,6 +38,8 @@ def test_the_whole_path_lists_every_hop_with_its_hooks():
     assert by_target["4.2.7"]["kind"] == "patch" and by_target["4.2.7"]["cloud_roles"] == []
     assert by_target["4.3.9"]["cloud_roles"] == ["machine_provisioner_iam", "vm_service_leftovers"]
     assert by_target["4.3.9"]["post_roles"] == ["vm_service_security_group", "post_upgrade"]
+    assert by_target["4.3.9"]["check_roles"] == ["machine_provisioner_iam", "vm_service_leftovers", "vm_service_security_group"]
+    assert by_target["4.4.7"]["check_roles"] == []
     assert by_target["4.7.15"]["terraform_module"] == "4.7.0"
     assert by_target["4.9.5"]["mongodb"]["min"] == "4.4" and by_target[NEWEST]["mongodb"]["min"] == "7.0"
     assert [m["id"] for m in by_target[NEWEST]["manual_after"]] == ["workflow-retention"]
