@@ -28,6 +28,18 @@ def end_state(lab, output) -> None:
     assert "4.10.0" in output
 
 
+def every_hop_planned(runner, output) -> None:
+    """The check run plans every hop of the path and the MongoDB chain before them (tests/integration/upgrade_path
+    relies on it: --check of the whole path)."""
+    del runner
+    for line in ("Hop 1/4: 4.6.6 -> 4.7.15", "Hop 2/4: 4.7.15 -> 4.8.12", "Hop 3/4: 4.8.12 -> 4.9.5",
+                 "Hop 4/4: 4.9.5 -> 4.10.0", "this run upgrades it: 4.0 -> 4.2 -> 4.4",
+                 "this run upgrades it: 5.0 -> 6.0 -> 7.0"):
+        assert line in output, line
+    for version in ("4.7.15", "4.8.12", "4.9.5", "4.10.0"):
+        assert "TASK [Upgrade the release to %s]" % version in output, "each hop is planned in check mode: %s" % version
+
+
 ENTRY = Playbook(
     name="upgrade",
     playbook="playbooks/upgrade.yml",
@@ -48,6 +60,7 @@ ENTRY = Playbook(
     ),
     rerun_allowed_writes=(r"^PATCH ",),
     version_filter=server_version_filter,
+    after_check=every_hop_planned,
     verify=end_state,
     known_findings={
         "plan": "--check does not report as changed the mongodb_upgrade tasks the real run changes (the dump, "
