@@ -86,11 +86,6 @@ ENTRY = Playbook(
     rerun_allowed_writes=(r"^PATCH ",),
     after_check=after_check,
     verify=end_state,
-    known_findings={
-        "plan": "--check does not report as a changed task the Route 53 upsert the run makes ('migrate_dns : Point the "
-                "records at the load balancer in Route 53'): before the upgrade the load balancer has no address, and "
-                "check mode reports it under another task ('Report what check mode would do ...')",
-    },
     bad_inputs_as_hosts=True,
     bad_inputs=(
         BadInput("confirm-maybe", {"migrate_3_to_4_confirm_kots_cleanup": "maybe"},
