@@ -24,10 +24,9 @@ description:
     roll changes nothing.
   - On AWS the roll records the size to return to in a tag on the group (C(circleci.server/nomad-client-roll)),
     suspends the C(AZRebalance), C(AlarmNotification) and C(ScheduledActions) processes and raises C(MaxSize) when
-    the surge needs it; it puts all of them back at the end. On GCP it records the size, and its lock, in lines of the
-    group's description (C(circleci.server/nomad-client-roll=...)), below the operator's own text, removed at the end
-    (should Compute refuse or ignore the description patch, the roll goes on without them and reads the target from the
-    drain metadata of the Nomad nodes, or takes O(desired_capacity));
+    the surge needs it; it puts all of them back at the end. On GCP it records the size, what it turned off, and its lock
+    in one project metadata item, C(circleci-server-nomad-client-roll--<zone or region>--<group>), written with the
+    metadata's fingerprint (lock and state in one write; of two rolls at once, one gets the lock) and removed at the end;
     it sets the group's autoscaler (server-terraform attaches one) to mode C(OFF) for the roll and puts back the mode
     it had (C(ON) or C(ONLY_SCALE_OUT)) at the end. Zonal (O(zone)) and regional (O(region)) groups.
   - On a stop with the group still surged, C(AZRebalance) stays suspended and the GCP autoscaler stays C(OFF) (both
@@ -91,6 +90,24 @@ options:
     type: list
     elements: str
     default: [AZRebalance, AlarmNotification, ScheduledActions]
+  complete_lifecycle_actions:
+    description:
+      - AWS only, for a group with a termination lifecycle hook (C(autoscaling:EC2_INSTANCE_TERMINATING)), for example one that
+        drains the Nomad client before it dies. Terminating an instance puts it in C(Terminating:Wait), still running but no longer
+        counted toward the desired capacity, until the hook's action is completed or its heartbeat timeout passes (an hour by
+        default, extendable up to 48 hours).
+      - V(true) (the default) completes the action with C(CONTINUE) for each instance the roll terminated, right after the
+        termination. The roll terminates an instance only once its own drain is over and nothing runs on it, which is the work a
+        Nomad client's termination hook is there for, so waiting for the heartbeat timeout would only keep drained clients
+        running for an hour. C(CONTINUE), not C(ABANDON), so that the group's other termination hooks still run and an instance
+        lifecycle policy does not retain the instance. A run that stops between a termination and the completion leaves the
+        instance waiting; the re-run completes it (its Nomad node carries the roll's drain metadata and runs nothing).
+      - V(false) leaves the waiting instances to the hook's own agent (for example one that copies logs off the instance) or to
+        its heartbeat timeout; they never count as capacity either way.
+      - The credentials then need C(autoscaling:DescribeLifecycleHooks), C(DescribeAutoScalingInstances) and
+        C(CompleteLifecycleAction).
+    type: bool
+    default: true
   raise_max_size:
     description:
       - AWS only. Raise the group's C(MaxSize) when the surge needs it, and put it back at the end.
@@ -147,8 +164,8 @@ options:
   desired_capacity:
     description:
       - The group size to keep and return to. Defaults to the size recorded by an interrupted roll, else the current desired size.
-      - On GCP the roll records the size in lines of the group's description; should the API refuse that change, set
-        it when resuming a roll that stopped after a surge, so the group comes back to its real size.
+      - Set it when resuming a roll whose recorded state was removed by hand after a stop with the group surged, so the group
+        comes back to its real size.
     type: int
   drain_deadline:
     description:
@@ -214,6 +231,13 @@ notes:
     are refused before any change.
   - A C(terraform apply) of the Nomad module resets the AWS group's desired capacity; do not run one during a roll.
   - The Nomad token needs C(node:write), and read access to the allocations of every namespace.
+  - "Why project metadata on GCP and not the group's C(description), where earlier versions kept the state: the Terraform google
+    provider changes a zonal group's description in place through C(instanceGroupManagers.patch)
+    (hashicorp/terraform-provider-google, resource_compute_instance_group_manager.go, the fix of issue 10323), but still marks
+    it ForceNew, that is recreate the group, on a regional one (resource_compute_region_instance_group_manager.go); that
+    Compute accepts the change on every group could not be confirmed. C(projects.setCommonInstanceMetadata) is writable by
+    design, with a fingerprint that makes the write conditional. The credentials need C(compute.projects.get) and
+    C(compute.projects.setCommonInstanceMetadata) on the project."
 seealso:
   - name: Nomad node drain
     description: How Nomad drains a node, and why every node to drain is made ineligible first.
@@ -308,6 +332,16 @@ plan:
     resuming:
       description: Whether an earlier, interrupted roll's state was found.
       type: bool
+    termination_hooks:
+      description: AWS, the group's termination lifecycle hooks (see O(complete_lifecycle_actions)).
+      type: list
+      elements: str
+    lifecycle_actions:
+      description:
+        - AWS, instances an earlier run drained and terminated that still wait in C(Terminating:Wait) for a termination hook;
+          the run completes their action first.
+      type: list
+      elements: str
     warnings:
       description: Things the operator should know (standby instances, reasons the roll cannot start).
       type: list
@@ -345,6 +379,11 @@ autoscaler:
   description: With O(autoscaler_deployment), the deployment, whether it is paused now, and the replicas it is put back to.
   returned: when O(autoscaler_deployment) is set and the roll ran
   type: dict
+lifecycle_actions_completed:
+  description: AWS, the terminated instances whose termination lifecycle action this run completed (C(CONTINUE)).
+  returned: when the group has a termination lifecycle hook and O(complete_lifecycle_actions) is true
+  type: list
+  elements: str
 replaced:
   description: The instances terminated by this run.
   returned: always
@@ -416,6 +455,7 @@ def argument_spec():
         image_id=dict(type="str"),
         suspend_processes=dict(type="list", elements="str", default=["AZRebalance", "AlarmNotification", "ScheduledActions"]),
         raise_max_size=dict(type="bool", default=True),
+        complete_lifecycle_actions=dict(type="bool", default=True),
         project=dict(type="str", fallback=(env_fallback, ["GCP_PROJECT"])),
         zone=dict(type="str"),
         gcp_base_url=dict(type="str", default="https://compute.googleapis.com/compute/v1"),
@@ -454,7 +494,8 @@ def build_provider(module, clock):
         autoscaling = session.client("autoscaling", endpoint_url=params["endpoint_url"], config=config)
         ec2 = session.client("ec2", endpoint_url=params["endpoint_url"], config=config)
         return AwsAsgProvider(params["group_name"], autoscaling, ec2, image_id=params["image_id"],
-                              suspend_processes=params["suspend_processes"], api_timeout=params["api_timeout"])
+                              suspend_processes=params["suspend_processes"], api_timeout=params["api_timeout"],
+                              complete_lifecycle_actions=params["complete_lifecycle_actions"])
     from ansible_collections.circleci.server.plugins.module_utils.roll.gcp import GcpMigProvider
     session = authorised_session(module, ["https://www.googleapis.com/auth/compute"])
     return GcpMigProvider(params["project"], params["group_name"], session, zone=params["zone"],
@@ -517,7 +558,10 @@ def main():
                    "Every instance of %s is on the current configuration: nothing to replace." % plan["group"])
             for warning in plan["warnings"]:
                 module.warn(warning)
-            module.exit_json(changed=bool(count), plan=plan, batches=[], replaced=[], capacity_floor=plan["capacity_floor"],
+            if plan["lifecycle_actions"]:
+                msg += (" Would complete the termination lifecycle action of %d drained instance(s) an earlier run terminated (%s)."
+                        % (len(plan["lifecycle_actions"]), ", ".join(plan["lifecycle_actions"])))
+            module.exit_json(changed=bool(count or plan["lifecycle_actions"]), plan=plan, batches=[], replaced=[], capacity_floor=plan["capacity_floor"],
                              killed=0, allocations_drained=0, duration=0.0, msg=msg)
         result = roller.run()
     except RollStopped as exc:

@@ -551,7 +551,7 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
                     except DnsError as exc:
                         raise GcpError(exc.status, exc.message, exc.reason) from exc
                 parts = [p for p in request.path.split("/") if p]
-                if parts[:3] != ["compute", "v1", "projects"] or len(parts) < 5:
+                if parts[:3] != ["compute", "v1", "projects"] or len(parts) < 4:
                     raise GcpError(404, "The requested URL %s was not found on this server." % request.path)
                 payload = self._compute_route(request, parts[3], parts[4:])
             if isinstance(payload, _Wait):
@@ -562,6 +562,8 @@ class GcpLab(HttpStandIn):  # pylint: disable=too-many-public-methods,too-many-i
 
     def _compute_route(self, request, project, rest):  # pylint: disable=too-many-return-statements
         method = request.method
+        if not rest:
+            raise GcpError(404, "The requested URL was not found on this server.")
         if rest[0] == "global" and len(rest) >= 2 and rest[1] == "instanceTemplates":
             return self._templates_route(request, project, rest[2:])
         if rest[0] == "global" and len(rest) >= 3 and rest[1] == "operations":

@@ -10,7 +10,11 @@ instance groups and autoscalers.
 - ``/compute/v1/projects/{p}/zones/{z}/autoscalers[/{a}]`` and ``regions/{r}/autoscalers[/{a}]``: list, get, and
   ``PATCH ...autoscalers?autoscaler={a}`` (JSON merge patch of ``autoscalingPolicy``: ``mode`` ``ON``, ``OFF``,
   ``ONLY_SCALE_OUT``, ``ONLY_UP``; min and max replicas), answering an Operation. The group names its autoscaler
-  in ``status.autoscaler``, as on GCP.
+  in ``status.autoscaler``, as on GCP;
+- ``/compute/v1/projects/{p}`` (get: ``commonInstanceMetadata`` with its ``fingerprint`` and ``items``) and
+  ``POST .../projects/{p}/setCommonInstanceMetadata``, answering a global Operation: the body's ``fingerprint`` must
+  be the current one (412 ``conditionNotMet`` otherwise, or when it is missing), keys must match
+  ``[a-zA-Z0-9-_]{1,128}`` and be unique, a value at most 256 KB (400 otherwise); the items replace the project's.
 
 An autoscaler acts whenever anyone looks: mode ``ON`` sets the group's target size to its recommendation (within
 min and max replicas; scaling in deletes non-running, then outdated instances first, as a resize does), so a
@@ -29,9 +33,13 @@ an autoscaled group, target distribution shapes other than EVEN, zone outages.
 """
 from __future__ import annotations
 
+import re
+
 from .gcp import GcpError, GcpLab, _Instance
 
 AUTOSCALER_MODES = ("ON", "OFF", "ONLY_SCALE_OUT", "ONLY_UP")
+METADATA_KEY = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+METADATA_VALUE_BYTES = 256 * 1024
 
 
 class GcpMigLab(GcpLab):
@@ -41,6 +49,7 @@ class GcpMigLab(GcpLab):
         super()._init_state()
         self._autoscalers: dict = {}  # (project, scope, name) -> dict; scope is a zone or "regions/<region>"
         self._regional_zones: dict = {}  # MIG key -> the region's zones it spreads over
+        self._project_metadata: dict = {}  # project -> {"fingerprint": str, "items": [{"key", "value"}]}
 
     # ---- seeding and reading -----------------------------------------------------------------------------------
     def create_regional_mig(self, project, region, name, template, size, zones=None, base_instance_name=None, update_policy=None) -> dict:
@@ -63,6 +72,16 @@ class GcpMigLab(GcpLab):
         with self._lock:
             self._advance()
             return self._render_autoscaler((project, scope, name))
+
+    def project_metadata(self, project) -> dict:
+        """The project's common instance metadata items, as {key: value}."""
+        with self._lock:
+            return {item["key"]: item["value"] for item in self._metadata(project)["items"]}
+
+    def _metadata(self, project) -> dict:
+        if project not in self._project_metadata:
+            self._project_metadata[project] = {"fingerprint": self._new_fingerprint(), "items": []}
+        return self._project_metadata[project]
 
     def set_recommended(self, project, scope, name, size) -> None:
         with self._lock:
@@ -156,6 +175,13 @@ class GcpMigLab(GcpLab):
 
     # ---- HTTP ----------------------------------------------------------------------------------------------------
     def _compute_route(self, request, project, rest):
+        if not rest and request.method == "GET":
+            metadata = self._metadata(project)
+            return {"kind": "compute#project", "name": project, "selfLink": self._compute(project),
+                    "commonInstanceMetadata": {"kind": "compute#metadata", "fingerprint": metadata["fingerprint"],
+                                               **({"items": [dict(item) for item in metadata["items"]]} if metadata["items"] else {})}}
+        if rest == ["setCommonInstanceMetadata"] and request.method == "POST":
+            return self._set_common_instance_metadata(project, self._body(request))
         if len(rest) >= 3 and rest[0] == "regions":
             scope, collection, tail = "regions/" + rest[1], rest[2], rest[3:]
             if collection == "operations" and tail:
@@ -168,6 +194,23 @@ class GcpMigLab(GcpLab):
         if len(rest) >= 3 and rest[0] == "zones" and rest[2] == "autoscalers":
             return self._autoscaler_route(request, project, rest[1], rest[3:])
         return super()._compute_route(request, project, rest)
+
+    def _set_common_instance_metadata(self, project, body) -> dict:
+        metadata = self._metadata(project)
+        if body.get("fingerprint") != metadata["fingerprint"]:
+            raise GcpError(412, "Supplied fingerprint does not match current metadata fingerprint.", "conditionNotMet")
+        items = body.get("items") or []
+        keys = [item.get("key") for item in items]
+        for item in items:
+            if not METADATA_KEY.match(str(item.get("key") or "")):
+                raise GcpError(400, "Invalid value for field 'resource.items[].key': '%s'." % item.get("key"))
+            if len(str(item.get("value") or "").encode()) > METADATA_VALUE_BYTES:
+                raise GcpError(400, "Value for field 'resource.items[].value' is too large: the maximum is 256 KB.")
+        if len(set(keys)) != len(keys):
+            raise GcpError(400, "Invalid value for field 'resource.items': duplicate keys.")
+        metadata["items"] = [{"key": item["key"], "value": str(item.get("value") or "")} for item in items]
+        metadata["fingerprint"] = self._new_fingerprint()
+        return self._new_operation(project, None, "compute.projects.setCommonInstanceMetadata", self._compute(project), project)
 
     def _autoscaler_route(self, request, project, scope, tail):
         if request.method == "GET" and not tail:

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - depends on the controller's Python
     BotoCoreError = ClientError = None
     HAS_BOTOCORE = False
 
-from .model import IN_SERVICE, OTHER, PENDING, STANDBY, TERMINATING, GroupInstance, GroupState, ProviderError
+from .model import IN_SERVICE, OTHER, PENDING, STANDBY, TERMINATING, TERMINATING_WAIT, GroupInstance, GroupState, ProviderError
 
 RETRY_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "RequestLimitExceeded",
@@ -37,6 +37,7 @@ RETRY_CODES = frozenset({
 STATE_TAG = "circleci.server/nomad-client-roll"
 LOCK_TAG = "circleci.server/nomad-client-roll-lock"
 ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+TERMINATING_TRANSITION = "autoscaling:EC2_INSTANCE_TERMINATING"
 
 
 def botocore_config(api_timeout):
@@ -65,6 +66,8 @@ def lifecycle_state(value):
         return PENDING
     if value == "InService":
         return IN_SERVICE
+    if value == "Terminating:Wait":
+        return TERMINATING_WAIT
     if value.startswith("Terminat") or value.startswith("Detach"):
         return TERMINATING
     if "Standby" in value:
@@ -80,7 +83,7 @@ class AwsAsgProvider:
     kind = "aws"
 
     def __init__(self, group_name, autoscaling, ec2, image_id=None, suspend_processes=DEFAULT_SUSPEND, retries=10,
-                 delay=1.0, max_delay=20.0, sleep=None, api_timeout=30.0, now=None, wall=None):
+                 delay=1.0, max_delay=20.0, sleep=None, api_timeout=30.0, now=None, wall=None, complete_lifecycle_actions=True):
         self.group_name = group_name
         self.autoscaling = autoscaling
         self.ec2 = ec2
@@ -99,6 +102,9 @@ class AwsAsgProvider:
         # launch template version: fixed for an instance's life).
         self._config_cache = None
         self._ec2_cache = {}
+        # Whether the roll completes (CONTINUE) the termination lifecycle actions of the instances it terminated, once drained.
+        self.completes_lifecycle_actions = complete_lifecycle_actions
+        self._termination_hooks = None
 
     # -- calls with retries ------------------------------------------------------------------------------
     def _retry(self, attempt, deadline):
@@ -127,7 +133,8 @@ class AwsAsgProvider:
                 if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
                     hint = (" The credentials lack the permission: the roll needs autoscaling:Describe*, SetDesiredCapacity, "
                             "TerminateInstanceInAutoScalingGroup, UpdateAutoScalingGroup, Suspend/ResumeProcesses, CreateOrUpdateTags, "
-                            "DeleteTags and ec2:DescribeInstances, DescribeLaunchTemplates, DescribeLaunchTemplateVersions.")
+                            "DeleteTags, DescribeLifecycleHooks, CompleteLifecycleAction (with a termination lifecycle hook) and "
+                            "ec2:DescribeInstances, DescribeLaunchTemplates, DescribeLaunchTemplateVersions.")
                 raise ProviderError("Failed to %s: %s: %s.%s" % (what, code or "error", (exc.response.get("Error") or {}).get("Message", exc), hint))
             except BotoCoreError as exc:
                 transient = exc.__class__.__name__ in ("EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError",
@@ -280,12 +287,72 @@ class AwsAsgProvider:
                                     "Resume them (aws autoscaling resume-processes) and re-run." % (self.group_name, ", ".join(names)))
         if full:
             blockers.extend(self._refresh_blockers())
+            if self._termination_hooks is None:
+                blockers.extend(self._read_termination_hooks())
         return GroupState(name=self.group_name, desired=asg["DesiredCapacity"], min_size=asg["MinSize"], max_size=asg["MaxSize"],
                           instances=instances, config=config, warnings=warnings, blockers=blockers)
 
     def conflicts(self):
         """What would fight the roll right now (an active instance refresh); the roll checks before each drain and termination."""
         return self._refresh_blockers()
+
+    def _read_termination_hooks(self):
+        """The group's termination lifecycle hooks, read once (before any change); blockers if they cannot be read."""
+        try:
+            hooks = self._call(self.autoscaling, "describe_lifecycle_hooks", "list the lifecycle hooks of %s" % self.group_name,
+                               AutoScalingGroupName=self.group_name).get("LifecycleHooks", [])
+        except ProviderError as exc:
+            return ["Cannot tell whether %s has a termination lifecycle hook (%s): the roll needs autoscaling:DescribeLifecycleHooks."
+                    % (self.group_name, exc)]
+        self._termination_hooks = sorted(h["LifecycleHookName"] for h in hooks if h.get("LifecycleTransition") == TERMINATING_TRANSITION)
+        return []
+
+    def termination_hooks(self):
+        """The names of the group's autoscaling:EC2_INSTANCE_TERMINATING hooks (read by the plan's ``describe``)."""
+        if self._termination_hooks is None:
+            self._read_termination_hooks()
+        return list(self._termination_hooks or [])
+
+    def complete_lifecycle_actions(self, instance_ids):
+        """Lets instances the roll terminated (drained first) through the group's termination hooks: waits, within api_timeout,
+        until each is in Terminating:Wait (real Auto Scaling gets there a moment after the call), then completes every hook's
+        action with CONTINUE (ABANDON would skip the other hooks and, with an instance lifecycle policy, retain the instance).
+        An action completed meanwhile by the hook's own agent is fine. Returns the instances it completed."""
+        hooks = self.termination_hooks() if self.completes_lifecycle_actions else []
+        pending = set(instance_ids)
+        if not hooks or not pending:
+            return []
+        deadline = self._now() + self.api_timeout
+        waiting = []
+        while pending:
+            states = {}
+            ids = sorted(pending)
+            for start in range(0, len(ids), 50):
+                answer = self._call(self.autoscaling, "describe_auto_scaling_instances", "describe terminating instances of %s" % self.group_name,
+                                    InstanceIds=ids[start:start + 50])
+                states.update((i["InstanceId"], i.get("LifecycleState")) for i in answer.get("AutoScalingInstances", []))
+            for iid in ids:
+                if states.get(iid) == "Terminating:Wait":
+                    waiting.append(iid)
+                if states.get(iid) != "Terminating":
+                    pending.discard(iid)  # waiting, past its hooks already, or gone
+            if pending:
+                if self._now() + 1.0 >= deadline:
+                    raise ProviderError("Instance(s) %s of %s did not reach Terminating:Wait within api_timeout=%ss: their lifecycle hook "
+                                        "holds them until its heartbeat timeout. Re-run the roll to complete their lifecycle actions."
+                                        % (", ".join(sorted(pending)), self.group_name, _num(self.api_timeout)))
+                self._sleep(1.0)
+
+        def complete(pair):
+            iid, hook = pair
+            try:
+                self._call(self.autoscaling, "complete_lifecycle_action", "complete lifecycle hook %s of instance %s" % (hook, iid),
+                           AutoScalingGroupName=self.group_name, LifecycleHookName=hook, InstanceId=iid, LifecycleActionResult="CONTINUE")
+            except ProviderError as exc:
+                if "No active Lifecycle Action" not in str(exc):
+                    raise
+        _side_by_side(complete, [(iid, hook) for iid in sorted(waiting) for hook in hooks])
+        return sorted(waiting)
 
     def _refresh_blockers(self):
         try:
@@ -315,20 +382,20 @@ class AwsAsgProvider:
                    AutoScalingGroupName=self.group_name, DesiredCapacity=int(desired), HonorCooldown=False)
 
     def terminate(self, instance_ids):
-        """One call per instance (the API takes one), a few at a time; the first error raised once all ended."""
+        """One call per instance (the API takes one), a few at a time; then the termination lifecycle actions of those terminated
+        (``complete_lifecycle_actions``); the first error raised once all ended. Returns the instances whose action it completed."""
         def one(iid):
             self._call(self.autoscaling, "terminate_instance_in_auto_scaling_group", "terminate instance %s in %s" % (iid, self.group_name),
                        InstanceId=iid, ShouldDecrementDesiredCapacity=True)
         ids = list(instance_ids)
-        if len(ids) <= 1:
-            for iid in ids:
-                one(iid)
-            return
-        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
-            futures = [pool.submit(one, iid) for iid in ids]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]
+        errors = _side_by_side(one, ids, raise_first=False)
+        failed = {iid for iid, _error in errors}
+        try:
+            completed = self.complete_lifecycle_actions([iid for iid in ids if iid not in failed])
+        finally:
+            if errors:
+                raise errors[0][1]
+        return completed
 
     def unsafe_to_resume(self, processes):
         """Processes not to resume now, with why: AZRebalance while the group's zones are out of balance (it would
@@ -445,6 +512,28 @@ class AwsAsgProvider:
             self._call(self.autoscaling, "delete_tags", "remove the roll's lock from %s" % self.group_name,
                        Tags=[{"ResourceId": self.group_name, "ResourceType": "auto-scaling-group", "Key": LOCK_TAG}])
             self._group["Tags"] = [t for t in self._group.get("Tags", []) if t.get("Key") != LOCK_TAG]
+
+
+def _side_by_side(func, items, raise_first=True):
+    """``func`` over ``items``, 8 at a time; the first error raised once all ended, or with ``raise_first=False`` the (item, error)
+    pairs returned."""
+    items = list(items)
+
+    def attempt(item):
+        try:
+            func(item)
+        except Exception as exc:  # pylint: disable=broad-except
+            return item, exc
+        return None
+    if len(items) <= 1:
+        outcomes = [attempt(item) for item in items]
+    else:
+        with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+            outcomes = list(pool.map(attempt, items))
+    errors = [outcome for outcome in outcomes if outcome is not None]
+    if errors and raise_first:
+        raise errors[0][1]
+    return errors
 
 
 def _num(value):

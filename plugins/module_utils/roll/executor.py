@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..nomad import NomadError, active_allocations, node_is_draining, node_ready_eligible, was_killed
-from .model import ProviderError, RollError, WallClock
+from .model import TERMINATING_WAIT, ProviderError, RollError, WallClock
 from .planner import STRATEGIES, batch_surge, make_plan
 
 NODE_ID_ATTRIBUTES = (
@@ -176,7 +176,7 @@ class Roller:
             return self.options.desired_capacity
         if saved and saved.get("desired") is not None:
             return int(saved["desired"])
-        # Providers that cannot keep the roll's state (GCP): an earlier run left its target in the drain
+        # No saved state (removed by hand, or a provider without a store): an earlier run left its target in the drain
         # metadata of the nodes it drained.
         for node_id in sorted(n["ID"] for iid, n in (nodes or {}).items() if iid in self._in_progress(group, nodes)):
             full = self.nomad.node(node_id) or {}
@@ -200,6 +200,8 @@ class Roller:
                          self._in_progress(group, nodes), {iid: n["ID"] for iid, n in nodes.items()}, serving_ids=serving,
                          strategy=self.options.strategy, raise_max_size=self.options.raise_max_size)
         plan["resuming"] = bool(saved)
+        plan["termination_hooks"] = getattr(self.provider, "termination_hooks", lambda: [])()
+        plan["lifecycle_actions"] = self._left_waiting(group) if plan["termination_hooks"] else []
         blockers = list(group.blockers)
         target, unavailable = self._target_desired, self.options.max_unavailable
         if plan["batches"] and unavailable and unavailable >= target:
@@ -224,6 +226,26 @@ class Roller:
                                   "action": "scaled to 0 for the roll, then back to %d" % replicas if plan["batches"] else "left alone"}
         return plan
 
+    def _left_waiting(self, group):
+        """Instances an earlier run terminated after draining them, whose termination lifecycle action it did not complete (it
+        stopped in between): held in Terminating:Wait, their Nomad node drained by a roll (its drain metadata) with nothing running."""
+        if not getattr(self.provider, "completes_lifecycle_actions", False):
+            return []
+        waiting = [inst for inst in group.instances if inst.state == TERMINATING_WAIT]
+        left = []
+        for iid, stub in sorted(self.index.match(waiting).items()):
+            full = self.nomad.node(stub["ID"]) or {}
+            drained_by_a_roll = TARGET_META in ((full.get("LastDrain") or {}).get("Meta") or {})
+            if drained_by_a_roll and not node_is_draining(full) and not active_allocations(self.nomad.node_allocations(stub["ID"]),
+                                                                                           self.options.ignore_system_jobs):
+                left.append(iid)
+        return left
+
+    @staticmethod
+    def _note_lifecycle_actions(completed, result):
+        if completed:
+            result.setdefault("lifecycle_actions_completed", []).extend(completed)
+
     # -- the roll ----------------------------------------------------------------------------------------
     def run(self):
         self._start = self.clock.now()
@@ -236,6 +258,10 @@ class Roller:
         result["capacity_floor"] = plan["capacity_floor"]
         if self._blockers and plan["batches"]:
             raise RollError(" ".join(self._blockers))
+        if plan["lifecycle_actions"]:
+            # drained by an earlier run, which stopped before letting them through their termination hooks
+            self.changed = True
+            self._note_lifecycle_actions(self.provider.complete_lifecycle_actions(plan["lifecycle_actions"]), result)
         apply_configuration = getattr(self.provider, "apply_configuration", None)
         if apply_configuration is not None:
             try:
@@ -251,6 +277,9 @@ class Roller:
                 result["msg"] = "Every instance was already current; restored what an earlier, interrupted roll had changed."
             else:
                 result["msg"] = "Every instance of %s is on the current configuration: nothing to replace." % plan["group"]
+            if result.get("lifecycle_actions_completed"):
+                result["msg"] += (" Completed the termination lifecycle action of %d instance(s) an earlier run drained and terminated."
+                                  % len(result["lifecycle_actions_completed"]))
             return self._close(result)
         self._check_head_room(plan)
         state = {"desired": plan["target_desired"], "max_size": (saved or {}).get("max_size", plan["max_size"]),
@@ -574,7 +603,7 @@ class Roller:
                                 "placed work on an ineligible node, then re-run." % (number, node_id))
         self._check_conflicts()
         try:
-            self.provider.terminate(batch)
+            self._note_lifecycle_actions(self.provider.terminate(batch), result)
         except Exception:
             # Part of the batch may be gone already: report what was replaced, from the group itself.
             self.changed = True
@@ -734,7 +763,7 @@ class Roller:
 
     def _terminate_window(self, done, result):
         try:
-            self.provider.terminate(done)
+            self._note_lifecycle_actions(self.provider.terminate(done), result)
         except Exception:
             self.changed = True
             try:

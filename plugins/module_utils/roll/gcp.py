@@ -10,11 +10,14 @@ its version's instance template is not one of the group's. Surge is ``resize`` (
 ``deleteInstances`` (which lowers the target size). Operations are polled until DONE; 429, 5xx and
 rate-limit 403s are retried with a jittered backoff.
 
-The roll keeps its state (the size to return to) and its lock in lines of the group's ``description``
-(``circleci.server/nomad-client-roll=<json>``, ``circleci.server/nomad-client-roll-lock=<json>``), the
-operator's own text kept above them, so that a roll stopped between a surge and the first drain comes
-back to the real size on a re-run. Should the API refuse the description patch, the roll goes on without
-them (the target is then read from the drain metadata of the Nomad nodes, or ``desired_capacity``).
+The roll keeps its state (the size to return to, what it turned off) and its lock in one project metadata item,
+``circleci-server-nomad-client-roll--<zone or region>--<group>`` (JSON ``{"lock": ..., "state": ...}``), written with
+``projects.setCommonInstanceMetadata`` and the metadata's fingerprint: the lock and the state go in one write, and a
+write that raced another one (412 ``conditionNotMet``) is read again and redone, so two rolls cannot both take the
+lock. The item is removed at the end. Why not the group's ``description`` (where earlier versions kept it): the
+Terraform google provider changes a zonal group's description in place through ``instanceGroupManagers.patch``, but
+still marks it ForceNew (recreate the group) on a regional one, so that Compute accepts the change on every group
+could not be confirmed; project metadata is surely writable, by design, with an optimistic lock.
 
 An autoscaler on the group (server-terraform attaches one) would undo the surge or scale in undrained clients:
 the roll sets its ``autoscalingPolicy.mode`` to ``OFF`` (which keeps its configuration) before the first change
@@ -34,8 +37,8 @@ import time
 from .model import IN_SERVICE, OTHER, PENDING, TERMINATING, GroupInstance, GroupState, ProviderError
 
 DEFAULT_BASE_URL = "https://compute.googleapis.com/compute/v1"
-STATE_PREFIX = "circleci.server/nomad-client-roll="
-LOCK_PREFIX = "circleci.server/nomad-client-roll-lock="
+RECORD_KEY_PREFIX = "circleci-server-nomad-client-roll--"
+RECORD_WRITE_ATTEMPTS = 5
 AUTOSCALER_MARK = "autoscaler-mode="
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 PENDING_ACTIONS = frozenset({"CREATING", "CREATING_WITHOUT_RETRIES", "RECREATING", "VERIFYING", "STARTING", "RESUMING"})
@@ -78,7 +81,6 @@ class GcpMigProvider:
         self.api_timeout = float(api_timeout)
         self._wall_now = now or time.monotonic
         self._wall = wall or time.time
-        self._marks_refused = False
         self.delay = delay
         self.max_delay = max_delay
         self._sleep = sleep or time.sleep
@@ -126,10 +128,13 @@ class GcpMigProvider:
                                     "group <name>-nomad-client-group (4.9.0 and later) or <name>-nomad (before)." % what)
             if status in (401, 403):
                 raise ProviderError("Failed to %s: %s %s. The credentials need compute.instanceGroupManagers.get/update, "
-                                    "compute.autoscalers.get/update and compute.instances.delete on the project "
-                                    "(roles/compute.instanceAdmin.v1)." % (what, status, text[:300]))
+                                    "compute.autoscalers.get/update and compute.instances.delete (roles/compute.instanceAdmin.v1), and for "
+                                    "the roll's state compute.projects.get and compute.projects.setCommonInstanceMetadata on the project."
+                                    % (what, status, text[:300]))
             if status >= 400:
-                raise ProviderError("Failed to %s: %s %s" % (what, status, text[:300]))
+                error = ProviderError("Failed to %s: %s %s" % (what, status, text[:300]))
+                error.status = status
+                raise error
             return response.json() if text.strip() else {}
 
     def _backoff(self, attempt, deadline):
@@ -148,7 +153,9 @@ class GcpMigProvider:
             self._clock_sleep(self.poll_interval)
             url = operation.get("selfLink") or "%s/%s/operations/%s" % (self.base_url, self._scope, operation.get("name"))
             if not url.startswith(self.base_url):
-                url = "%s/%s/operations/%s" % (self.base_url, self._scope, last_segment(url))
+                # the public selfLink host (www.googleapis.com) for a private endpoint or a stand-in: same path, zonal, regional or global
+                path = url.split("/compute/v1/", 1)[1] if "/compute/v1/" in url else "%s/operations/%s" % (self._scope, last_segment(url))
+                url = "%s/%s" % (self.base_url, path)
             operation = self._request("GET", url, "wait for %s" % what)
         errors = (operation.get("error") or {}).get("errors") or []
         if errors:
@@ -274,59 +281,57 @@ class GcpMigProvider:
     def unsafe_to_resume(self, processes):  # pylint: disable=unused-argument
         return {}
 
-    # -- the roll's state and lock, as lines of the group's description -----------------------------------
-    def _marks(self, mig=None):
-        mig = mig if mig is not None else (self._mig_body or self._request("GET", self._mig, "read managed instance group %s" % self.group_name))
-        lines = (mig.get("description") or "").split("\n")
-        marks = {}
-        for line in lines:
-            for prefix in (STATE_PREFIX, LOCK_PREFIX):
-                if line.startswith(prefix):
-                    try:
-                        marks[prefix] = json.loads(line[len(prefix):])
-                    except ValueError:
-                        pass
-        base = [line for line in lines if not line.startswith(STATE_PREFIX) and not line.startswith(LOCK_PREFIX)]
-        return "\n".join(base).rstrip("\n"), marks
+    # -- the roll's state and lock, as one project metadata item --------------------------------------------
+    @property
+    def _record_key(self):
+        return "%s%s--%s" % (RECORD_KEY_PREFIX, self.zone or self.region, self.group_name)
 
-    def _write_mark(self, prefix, value, more=None):
-        """Set (or with None remove) one line, and the lines of ``more`` ({prefix: value}) in the same patch; False when the API
-        refuses a description change."""
-        if self._marks_refused:
-            return False
-        mig = self._request("GET", self._mig, "read managed instance group %s" % self.group_name)
-        base, marks = self._marks(mig)
-        for key, val in [(prefix, value)] + sorted((more or {}).items()):
-            if val is None:
-                marks.pop(key, None)
-            else:
-                marks[key] = val
-        lines = [base] if base else []
-        lines += [p + json.dumps(v, sort_keys=True, separators=(",", ":")) for p, v in sorted(marks.items())]
-        what = "record the roll's state in the description of %s" % self.group_name
-        try:
-            operation = self._request("PATCH", self._mig, what, body={"description": "\n".join(lines)})
-            self._wait_operation(operation, what)
-        except ProviderError as exc:
-            if " 400 " in str(exc) or "invalid" in str(exc).lower():
-                self._marks_refused = True
-                return False
-            raise
-        self._mig_body = None
-        return True
+    def _read_record(self):
+        """(metadata fingerprint, every item, this group's record as a dict)."""
+        project = self._request("GET", "%s/projects/%s" % (self.base_url, self.project), "read the metadata of project %s" % self.project)
+        metadata = project.get("commonInstanceMetadata") or {}
+        items = metadata.get("items") or []
+        record = {}
+        for item in items:
+            if item.get("key") == self._record_key:
+                try:
+                    record = json.loads(item.get("value") or "{}")
+                except ValueError:
+                    record = {}
+        return metadata.get("fingerprint"), items, record if isinstance(record, dict) else {}
+
+    def _change_record(self, change):
+        """Writes ``change(record)`` (a dict; empty removes the item) with the fingerprint just read; on a 412 (someone changed the
+        project's metadata in between) reads and applies ``change`` again. Returns the record written."""
+        what = "record the roll's state in the metadata of project %s" % self.project
+        for _attempt in range(RECORD_WRITE_ATTEMPTS):
+            fingerprint, items, record = self._read_record()
+            record = change(dict(record))
+            items = [item for item in items if item.get("key") != self._record_key]
+            if record:
+                items.append({"key": self._record_key, "value": json.dumps(record, sort_keys=True, separators=(",", ":"))})
+            try:
+                operation = self._request("POST", "%s/projects/%s/setCommonInstanceMetadata" % (self.base_url, self.project), what,
+                                          body={"fingerprint": fingerprint, "items": items})
+                self._wait_operation(operation, what)
+                return record
+            except ProviderError as exc:
+                if getattr(exc, "status", None) != 412:
+                    raise
+        raise ProviderError("Failed to %s: its metadata kept changing under %d attempts. Re-run the roll." % (what, RECORD_WRITE_ATTEMPTS))
 
     def load_state(self):
-        return self._marks()[1].get(STATE_PREFIX)
+        return self._read_record()[2].get("state")
 
     def save_state(self, state):
-        self._write_mark(STATE_PREFIX, dict(state))
+        self._change_record(lambda record: dict(record, state=dict(state)))
 
     def clear_state(self):
-        if self._marks()[1].get(STATE_PREFIX) is not None:
-            self._write_mark(STATE_PREFIX, None)
+        if self.load_state() is not None:
+            self._change_record(lambda record: {k: v for k, v in record.items() if k != "state"})
 
     def lock_holder(self):
-        holder = self._marks()[1].get(LOCK_PREFIX)
+        holder = self._read_record()[2].get("lock")
         if holder and _epoch(holder.get("until")) > self._wall():
             return holder
         return None
@@ -339,30 +344,23 @@ class GcpMigProvider:
         return [] if autoscaler is None or mode == "OFF" else ["%s%s=%s" % (AUTOSCALER_MARK, autoscaler["name"], mode)]
 
     def acquire_lock(self, owner, ttl, state=None):
-        """The lock line, and with ``state`` the state line, in one description patch."""
-        self._mig_body = None
-        holder = self.lock_holder()
-        if holder and holder.get("owner") != owner:
-            raise ProviderError("Another nomad_client_roll holds the roll lock of %s (%s, until %s). Wait for it to finish; if it died, the "
-                                "lock expires by itself at that time." % (self.group_name, holder.get("owner"), holder.get("until")))
-        more = {STATE_PREFIX: dict(state)} if state is not None else None
-        if not self._write_mark(LOCK_PREFIX, {"owner": owner, "until": _utc(self._wall() + ttl)}, more):
-            return
-        holder = self.lock_holder()
-        if holder is None:
-            # The patch went through but the description did not change (an API that ignores the field): the roll goes on without
-            # its state and lock, as when the patch is refused.
-            self._marks_refused = True
-            return
-        if holder.get("owner") != owner:
-            raise ProviderError("Another nomad_client_roll took the roll lock of %s at the same moment (%s): this run stops before any "
-                                "change. Let that roll finish." % (self.group_name, (holder or {}).get("owner")))
+        """The lock, and with ``state`` the state, in one metadata write; the holder is checked against the metadata that write is
+        conditional on (its fingerprint), so of two rolls at once one gets the lock and the other stops."""
+        def take(record):
+            holder = record.get("lock")
+            if holder and holder.get("owner") != owner and _epoch(holder.get("until")) > self._wall():
+                raise ProviderError("Another nomad_client_roll holds the roll lock of %s (%s, until %s). Wait for it to finish; if it "
+                                    "died, the lock expires by itself at that time." % (self.group_name, holder.get("owner"), holder.get("until")))
+            record["lock"] = {"owner": owner, "until": _utc(self._wall() + ttl)}
+            if state is not None:
+                record["state"] = dict(state)
+            return record
+        self._change_record(take)
 
     def release_lock(self, owner):
-        self._mig_body = None
-        holder = self._marks()[1].get(LOCK_PREFIX)
-        if holder and holder.get("owner") == owner:
-            self._write_mark(LOCK_PREFIX, None)
+        if (self._read_record()[2].get("lock") or {}).get("owner") == owner:
+            self._change_record(lambda record: {k: v for k, v in record.items() if k != "lock"}
+                                if (record.get("lock") or {}).get("owner") == owner else record)
 
 
 def _utc(epoch):

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 PENDING = "pending"
 IN_SERVICE = "in_service"
 TERMINATING = "terminating"
+# Held by a termination lifecycle hook (AWS Terminating:Wait): still running, no longer capacity.
+TERMINATING_WAIT = "terminating_wait"
 STANDBY = "standby"
 OTHER = "other"
 LIVE_STATES = (PENDING, IN_SERVICE)

@@ -213,10 +213,15 @@ def test_role_updates_the_launch_template_then_rolls(aws_roll_lab, run, tmp_path
 
 
 def test_aws_full_surge_resumes_after_faults_between_surge_and_drain_and_between_drain_and_terminate(aws_roll_lab, roll, tmp_path):
+    """With a termination lifecycle hook on the group (as many installs have, for draining): each terminated instance waits in
+    Terminating:Wait until the roll completes its action; a run that stops before the completion leaves it to the re-run."""
     lab = aws_roll_lab
     size = 4
     aws_group(lab, size=size)
-    lab.aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=GROUP, MaxSize=2 * size)
+    autoscaling = lab.aws.client("autoscaling")
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, MaxSize=2 * size)
+    autoscaling.put_lifecycle_hook(AutoScalingGroupName=GROUP, LifecycleHookName="nomad-drain", HeartbeatTimeout=7200,
+                                   LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", DefaultResult="CONTINUE")
     settle(lab)
     new_configuration(lab)
     old = {i["InstanceId"] for i in asg(lab)["Instances"]}
@@ -236,17 +241,28 @@ def test_aws_full_surge_resumes_after_faults_between_surge_and_drain_and_between
     assert second["failed"] is True and "injected fault" in second["msg"], second["msg"]
     assert second["batches"][0]["surge"] == 0  # the surge of the first run was reused
     assert lab.autoscaler_replicas() == 1 and len(lab.autoscaler_scales()) == 4
-    # 3. the last re-run terminates what is left: nothing replaced twice, the group back to its size
+    # 3. the re-run terminates what is left; the completion of the first termination's lifecycle action is refused
+    lab.faults.add("aws", "POST", r"autoscaling/CompleteLifecycleAction$", nth=1, status=403, message="AccessDenied: injected fault")
     third, proc = roll(args)
-    assert not third.get("failed"), third["msg"]
-    assert set(second["replaced"]) | set(third["replaced"]) == old
+    assert third["failed"] is True and "CompleteLifecycleAction" in third["msg"], third["msg"]
+    held = [i["InstanceId"] for i in asg(lab)["Instances"] if i["LifecycleState"] == "Terminating:Wait"]
+    assert len(held) == 1 and held[0] in third["replaced"]  # terminated, still held by the hook: no capacity, not left for good:
+    # 4. the last re-run completes its action (drained by the roll, nothing running on it), and finishes the roll
+    fourth, proc = roll(args)
+    assert not fourth.get("failed"), fourth["msg"]
+    assert fourth["plan"]["termination_hooks"] == ["nomad-drain"] and fourth["plan"]["lifecycle_actions"] == held
+    assert not [i for i in asg(lab)["Instances"] if i["LifecycleState"].startswith("Terminating")]
+    continued = [a["InstanceId"] for a in lab.aws.completed_lifecycle_actions() if a["LifecycleActionResult"] == "CONTINUE"]
+    assert sorted(continued) == sorted(old), "a terminated instance was not let through its hook, or twice"
+    assert set(second["replaced"]) | set(third["replaced"]) | set(fourth["replaced"]) == old
     assert len({i["instance_id"] for i in lab.world.instances()}) == 2 * size, "an instance was replaced twice"
     group = asg(lab)
     assert group["DesiredCapacity"] == size and group["MaxSize"] == 2 * size and not group["SuspendedProcesses"]
     assert not [t for t in group["Tags"] if t["Key"].startswith("circleci.server/")]
     assert lab.nomad.stats()["killed"] == 0
     assert lab.nomad.capacity_floor("ready_eligible", since=started) >= size
-    assert lab.autoscaler_replicas() == 1 and len(lab.autoscaler_scales()) == 6
+    # paused and put back by each run that had instances to replace (the fourth has none left when the third terminated the last)
+    assert lab.autoscaler_replicas() == 1 and len(lab.autoscaler_scales()) == 6 + 2 * bool(fourth["plan"]["batches"])
     assert third["autoscaler"] == {"target": "deployment circleci-server/nomad-autoscaler", "paused": False, "replicas": 1}
 
 
@@ -309,7 +325,8 @@ def test_gcp_regional_group_with_its_autoscaler_resumes_after_a_stop_between_sur
     mig = lab.gcp.mig(PROJECT, scope, name)
     assert mig["targetSize"] == size + 2 and mig["updatePolicy"]["type"] == "OPPORTUNISTIC"
     assert lab.gcp.autoscaler(PROJECT, scope, "lab-nomad-client-autoscaler")["autoscalingPolicy"]["mode"] == "OFF"
-    assert '"desired":4' in mig["description"]  # the target kept durably, not the surged size
+    record = lab.gcp.project_metadata(PROJECT)["circleci-server-nomad-client-roll--%s--%s" % (REGION, name)]
+    assert '"desired":4' in record  # the target kept durably (project metadata), not the surged size
     # 2. the re-run resumes: back to 4, nothing replaced twice, the autoscaler ON again
     second, proc = roll(args)
     assert not second.get("failed"), second["msg"]
@@ -320,7 +337,7 @@ def test_gcp_regional_group_with_its_autoscaler_resumes_after_a_stop_between_sur
     assert len(instances) == size and {i["template"] for i in instances} == {"nomad-clients-2"}
     assert len({i["name"] for i in lab.gcp.removed}) == size, "an instance was replaced twice"
     mig = lab.gcp.mig(PROJECT, scope, name)
-    assert mig["targetSize"] == size and "circleci.server/" not in mig["description"]
+    assert mig["targetSize"] == size and not [k for k in lab.gcp.project_metadata(PROJECT) if k.startswith("circleci-server-nomad-client-roll")]
     assert lab.gcp.autoscaler(PROJECT, scope, "lab-nomad-client-autoscaler")["autoscalingPolicy"]["mode"] == "ON"
     assert lab.nomad.capacity_floor("ready_eligible", since=started) >= size
     again, proc = roll(args)

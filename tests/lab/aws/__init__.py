@@ -3,8 +3,8 @@
 Stands in for the AWS APIs the collection calls (Auto Scaling, EC2, IAM, STS, S3, EKS...) at one
 endpoint URL on 127.0.0.1, reachable with boto3, the aws CLI and the amazon.aws modules through
 ``AWS_ENDPOINT_URL`` and dummy keys (see ``AwsLab.env``). moto 5.2.5 does the work; ``moto_patches``
-adds the Auto Scaling operations it lacks (instance refresh, CompleteLifecycleAction,
-DisableMetricsCollection) and fixes its bugs around launch template versions and CreateImage.
+adds the Auto Scaling operations it lacks (instance refresh, CompleteLifecycleAction and the
+Terminating:Wait of termination lifecycle hooks, DisableMetricsCollection) and fixes its bugs around launch template versions and CreateImage.
 
 In front of moto, a WSGI middleware:
 
@@ -204,10 +204,11 @@ class AwsLab:
             moto_patches.reset()
 
     def _tick(self) -> None:
-        """Moves instance refreshes on with lab time, even when nobody asks about them."""
+        """Moves instance refreshes and lifecycle hooks' heartbeat timeouts on with lab time, even when nobody asks about them."""
         while not self._stopping.wait(self.tick_seconds):
             with self.lock:
                 moto_patches.advance_instance_refreshes()
+                moto_patches.advance_lifecycle_actions()
 
     # --- the middleware -------------------------------------------------------------------------
 

@@ -14,9 +14,19 @@ Added Auto Scaling operations (moto 5.2.5 answers them with NotImplementedError)
   refreshes on (the lab calls it from a ticker thread and before each Describe).
   Not modelled: checkpoints, bake time, auto rollback, alarms, warm pools, MaxHealthyPercentage,
   standby and scale-in protected instance handling, lifecycle hooks during a refresh.
-- ``CompleteLifecycleAction``: validated against the group and the hook, then recorded in
-  ``completed_lifecycle_actions(account, region)``. moto has no Pending:Wait / Terminating:Wait
-  states, so nothing waits for it.
+- ``CompleteLifecycleAction``: validated against the group, the hook and the instance's wait, then
+  recorded in ``completed_lifecycle_actions(account, region)``; the last pending termination hook of an
+  instance in ``Terminating:Wait`` lets it go (both results terminate it: instance lifecycle policies'
+  retention is not modelled). With only a ``LifecycleActionToken`` (the lab issues none) it is recorded.
+- Termination lifecycle hooks (moto stored them and terminated at once): with an
+  ``autoscaling:EC2_INSTANCE_TERMINATING`` hook on the group, ``TerminateInstanceInAutoScalingGroup``
+  puts the instance in ``Terminating:Wait`` (still running, so its Nomad client stays up; no longer
+  counted toward the desired capacity, which is decremented at once when asked) until every such hook
+  is completed or its ``HeartbeatTimeout`` (lab seconds, moto's default 3600) passes, then terminates
+  it (``advance_lifecycle_actions()``, from the lab's ticker). A scale-in never picks an instance
+  already waiting. Not modelled: Pending:Wait (launch hooks), RecordLifecycleActionHeartbeat, the
+  GlobalTimeout, notifications, and what real AWS answers to a second termination of a waiting
+  instance (the lab leaves it waiting).
 - ``DisableMetricsCollection``; ``EnableMetricsCollection`` now adds metrics (all of them when
   none are named) instead of replacing the list, as real Auto Scaling does.
 
@@ -36,7 +46,6 @@ Fixed moto bugs:
   above MaxSize or below MinSize is a ``ValidationError``; ``TerminateInstanceInAutoScalingGroup`` of
   an instance no longer in a group is a 400 ``ValidationError`` (moto raised StopIteration, a 500), and
   with ``ShouldDecrementDesiredCapacity`` at MinSize it is refused.
-  Not modelled: lifecycle hooks' Pending:Wait / Terminating:Wait states (instances leave at once).
 """
 from __future__ import annotations
 
@@ -191,15 +200,19 @@ def _refreshes(group) -> list:
     return group.lab_instance_refreshes
 
 
+def _every_group():
+    """Every Auto Scaling group of every account and region."""
+    for account in list(as_models.autoscaling_backends.keys()):
+        for region in list(as_models.autoscaling_backends[account].keys()):
+            yield from list(as_models.autoscaling_backends[account][region].autoscaling_groups.values())
+
+
 def advance_instance_refreshes() -> None:
     """Moves every active instance refresh of every account and region on to the lab's present."""
     now = _lab_now()
-    for account in list(as_models.autoscaling_backends.keys()):
-        for region in list(as_models.autoscaling_backends[account].keys()):
-            backend = as_models.autoscaling_backends[account][region]
-            for group in list(backend.autoscaling_groups.values()):
-                for refresh in getattr(group, "lab_instance_refreshes", []):
-                    refresh.advance(now)
+    for group in _every_group():
+        for refresh in getattr(group, "lab_instance_refreshes", []):
+            refresh.advance(now)
 
 
 def _group(response, name):
@@ -266,13 +279,59 @@ def complete_lifecycle_action(self):
     token = params.get("LifecycleActionToken")
     if not token and not instance_id:
         raise ValidationError("Either LifecycleActionToken or InstanceId is required")
-    if instance_id and instance_id not in [state.instance.id for state in group.instance_states]:
-        raise ValidationError("No active Lifecycle Action found with instance ID %s" % instance_id)
+    waiting = None
+    if instance_id:
+        waiting = next((state for state in group.instance_states if state.instance.id == instance_id
+                        and hook_name in getattr(state, "lab_hook_deadlines", {})), None)
+        if waiting is None:
+            raise ValidationError("No active Lifecycle Action found with instance ID %s" % instance_id)
     completed_lifecycle_actions(self.current_account, self.region).append({
         "AutoScalingGroupName": group.name, "LifecycleHookName": hook_name, "InstanceId": instance_id,
         "LifecycleActionToken": token, "LifecycleActionResult": params.get("LifecycleActionResult"),
         "lab_time": _lab_now()})
+    if waiting is not None:
+        del waiting.lab_hook_deadlines[hook_name]
+        if not waiting.lab_hook_deadlines:
+            _end_wait(group, waiting)
     return ActionResult({})
+
+
+# --- Terminating:Wait -------------------------------------------------------------------------
+
+TERMINATING_TRANSITION = "autoscaling:EC2_INSTANCE_TERMINATING"
+
+
+def _waiting(state) -> bool:
+    return state.lifecycle_state == "Terminating:Wait"
+
+
+def _end_wait(group, state) -> None:
+    """Every termination hook of a waiting instance is done: it leaves the group and EC2 terminates it."""
+    group.instance_states = [other for other in group.instance_states if other is not state]
+    group.autoscaling_backend.ec2_backend.terminate_instances([state.instance.id])
+
+
+def advance_lifecycle_actions() -> None:
+    """Ends the waits whose hooks' heartbeat timeouts passed (the hook's default result: the instance terminates)."""
+    now = _lab_now()
+    for group in _every_group():
+        for state in [state for state in group.instance_states if _waiting(state)]:
+            state.lab_hook_deadlines = {name: at for name, at in state.lab_hook_deadlines.items() if at > now}
+            if not state.lab_hook_deadlines:
+                _end_wait(group, state)
+
+
+def set_group_desired_capacity(self, new_capacity):
+    """moto's, with the instances in Terminating:Wait out of its reach: they no longer count toward the capacity, and a scale-in
+    picks among the others."""
+    waiting = [state for state in self.instance_states if _waiting(state)]
+    if waiting:
+        self.instance_states = [state for state in self.instance_states if not _waiting(state)]
+    try:
+        _ORIGINAL["FakeAutoScalingGroup.set_desired_capacity"](self, new_capacity)
+    finally:
+        if waiting:
+            self.instance_states = self.instance_states + waiting
 
 
 def enable_metrics_collection(self):
@@ -415,7 +474,17 @@ def terminate_instance_in_group(self, instance_id, should_decrement):
                     raise ValidationError(
                         "Currently, desiredSize equals minSize (%d). Terminating instance without replacement will violate group's min "
                         "size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size." % group.min_size)
-                return _ORIGINAL["AutoScalingBackend.terminate_instance"](self, instance_id, should_decrement)
+                hooks = [hook for hook in self.describe_lifecycle_hooks(group.name) if hook.lifecycle_transition == TERMINATING_TRANSITION]
+                if not hooks:
+                    return _ORIGINAL["AutoScalingBackend.terminate_instance"](self, instance_id, should_decrement)
+                original_size = group.desired_capacity
+                if not _waiting(state):
+                    state.lifecycle_state = "Terminating:Wait"
+                    state.lab_hook_deadlines = {hook.name: _lab_now() + float(hook.heartbeat_timeout) for hook in hooks}
+                    if should_decrement:
+                        group.desired_capacity -= 1
+                    group.set_desired_capacity(group.desired_capacity)
+                return as_models.TerminateInstanceActivity(state.instance, original_size)
     raise ValidationError("Instance Id not found - No managed instance found for instance ID: %s" % instance_id)
 
 
@@ -448,6 +517,8 @@ def install(clock=None) -> None:
         _ORIGINAL["AutoScalingBackend.set_desired_capacity"] = as_models.AutoScalingBackend.set_desired_capacity
         as_models.AutoScalingBackend.set_desired_capacity = set_desired_capacity_within_limits
         _ORIGINAL["AutoScalingBackend.terminate_instance"] = as_models.AutoScalingBackend.terminate_instance
+        _ORIGINAL["FakeAutoScalingGroup.set_desired_capacity"] = as_models.FakeAutoScalingGroup.set_desired_capacity
+        as_models.FakeAutoScalingGroup.set_desired_capacity = set_group_desired_capacity
         as_models.AutoScalingBackend.terminate_instance = terminate_instance_in_group
         _STATE["installed"] = True
 

@@ -302,3 +302,36 @@ def test_the_roll_starts_with_the_lock_and_state_in_one_write_and_reads_the_grou
                                   "describe_auto_scaling_groups"], counting_asg.calls  # the first poll
     tags = {t["Key"]: t["Value"] for t in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["clients"])["AutoScalingGroups"][0]["Tags"]}
     assert LOCK_TAG in tags and '"desired":3' in tags[STATE_TAG] and "AZRebalance" in tags[STATE_TAG]
+
+
+def test_a_termination_hook_holds_terminated_instances_until_the_roll_completes_their_action(aws):
+    """Terminating:Wait: the instance is no capacity (not live, desired decremented) and the roll lets it through with CONTINUE for
+    every termination hook; a launch hook is not completed; with complete_lifecycle_actions=false it is left to the hook."""
+    autoscaling, ec2 = aws
+    lc_group(autoscaling, size=3)
+    for name, transition in (("drain", "autoscaling:EC2_INSTANCE_TERMINATING"), ("logs", "autoscaling:EC2_INSTANCE_TERMINATING"),
+                             ("warm", "autoscaling:EC2_INSTANCE_LAUNCHING")):
+        autoscaling.put_lifecycle_hook(AutoScalingGroupName="clients", LifecycleHookName=name, LifecycleTransition=transition,
+                                       HeartbeatTimeout=3600)
+    from ansible_collections.circleci.server.tests.lab.aws import moto_patches
+    provider = AwsAsgProvider("clients", autoscaling, ec2, sleep=lambda s: None)
+    group = provider.describe()
+    assert provider.termination_hooks() == ["drain", "logs"] and group.blockers == []
+    first, second, third = sorted(inst.id for inst in group.instances)
+    assert provider.terminate([first]) == [first]
+    completed = [a for a in moto_patches.completed_lifecycle_actions("123456789012", REGION) if a["InstanceId"] == first]
+    assert sorted((a["LifecycleHookName"], a["LifecycleActionResult"]) for a in completed) == [("drain", "CONTINUE"), ("logs", "CONTINUE")]
+    group = provider.describe()
+    assert first not in {inst.id for inst in group.instances} and group.desired == 2
+
+    leaving = AwsAsgProvider("clients", autoscaling, ec2, sleep=lambda s: None, complete_lifecycle_actions=False)
+    assert leaving.terminate([second]) == []
+    group = leaving.describe()
+    held = group.by_id()[second]
+    assert held.state == "terminating_wait" and not held.live and group.desired == 1
+    # an action the hook's own agent completed meanwhile is no error
+    autoscaling.complete_lifecycle_action(AutoScalingGroupName="clients", LifecycleHookName="drain", InstanceId=second,
+                                          LifecycleActionResult="CONTINUE")
+    assert provider.complete_lifecycle_actions([second]) == [second]
+    assert second not in {inst.id for inst in provider.describe().instances}
+    assert third in {inst.id for inst in provider.describe().live()}

@@ -33,23 +33,26 @@ class FakeCompute:
         self.calls = []
         self.errors = []
         self.ops = {}
-        self.description = "Nomad clients (server-terraform)"
-        self.refuse_description = False
-        self.ignore_description = False  # a PATCH that succeeds but leaves the description as it was
+        self.metadata = {"fingerprint": "f0", "items": [{"key": "ssh-keys", "value": "ops:ssh-ed25519 AAAA"}]}
+        self.before_metadata_write = None  # another writer, called just before a setCommonInstanceMetadata lands
 
     def request(self, method, url, params=None, json=None, timeout=None):  # pylint: disable=redefined-outer-name,unused-argument
         self.calls.append((method, url.replace(BASE, ""), params, json))
         if self.errors:
             return self.errors.pop(0)
+        if url == BASE + "/projects/p":
+            return Response(200, {"name": "p", "commonInstanceMetadata": dict(self.metadata)})
+        if url == BASE + "/projects/p/setCommonInstanceMetadata":
+            if self.before_metadata_write:
+                self.before_metadata_write(self)
+            if json.get("fingerprint") != self.metadata["fingerprint"]:
+                return Response(412, {"error": {"code": 412, "message": "Supplied fingerprint does not match current metadata fingerprint."}})
+            self.metadata = {"fingerprint": "f%d" % (int(self.metadata["fingerprint"][1:]) + 1), "items": json["items"]}
+            return self._op()
         if url == MIG and method == "PATCH":
-            if self.refuse_description:
-                return Response(400, {"error": {"code": 400, "message": "Invalid value for field 'resource.description'"}})
-            if not self.ignore_description:
-                self.description = json["description"]
             return self._op()
         if url == MIG:
             return Response(200, {"name": "nomad-client-group", "targetSize": self.target, "instanceTemplate": self.template,
-                                  "description": self.description,
                                   "versions": [{"name": "primary", "instanceTemplate": self.template}]})
         if url == MIG + "/listManagedInstances":
             items = [{"instance": BASE + "/projects/p/zones/z/instances/" + name, "id": str(100 + i), "instanceStatus": "RUNNING",
@@ -176,56 +179,65 @@ def test_instance_template_option_patches_template_and_policy_once():
     assert prov.apply_configuration() is False and len(patches) == 1
 
 
-def test_the_roll_state_lives_in_the_description_beside_the_operators_text():
+RECORD = "circleci-server-nomad-client-roll--z--nomad-client-group"
+
+
+def items(fake):
+    return {item["key"]: item["value"] for item in fake.metadata["items"]}
+
+
+def test_the_roll_state_lives_in_project_metadata_beside_the_other_items():
     fake = FakeCompute()
     gcp = provider(fake)
     assert gcp.load_state() is None
     gcp.save_state({"desired": 3, "max_size": None, "suspended": []})
-    assert fake.description.startswith("Nomad clients (server-terraform)\ncircleci.server/nomad-client-roll=")
+    assert set(items(fake)) == {"ssh-keys", RECORD} and items(fake)["ssh-keys"] == "ops:ssh-ed25519 AAAA"
     # a new run (a new process) finds it: a stop between the surge and the first drain comes back to size 3
     fake.target = 5
     again = provider(fake)
     group = again.describe()
     assert group.desired == 5 and again.load_state() == {"desired": 3, "max_size": None, "suspended": []}
     again.clear_state()
-    assert fake.description == "Nomad clients (server-terraform)"
+    assert items(fake) == {"ssh-keys": "ops:ssh-ed25519 AAAA"}
 
 
-def test_the_lock_lives_in_the_description_and_expires():
+def test_the_lock_and_the_state_go_in_one_write_and_the_lock_expires():
     fake = FakeCompute()
     wall = {"t": 1_800_000_000.0}
     first, second = provider(fake, wall=lambda: wall["t"]), provider(fake, wall=lambda: wall["t"])
-    first.acquire_lock("a:1:x", 600)
+    first.acquire_lock("a:1:x", 600, state={"desired": 3, "suspended": ["autoscaler-mode=a=ON"]})
+    writes = [c for c in fake.calls if c[1].endswith("/setCommonInstanceMetadata")]
+    assert len(writes) == 1 and first.load_state()["suspended"] == ["autoscaler-mode=a=ON"] and first.lock_holder()["owner"] == "a:1:x"
     with pytest.raises(ProviderError, match="a:1:x"):
         second.acquire_lock("b:2:y", 600)
     wall["t"] += 601
     second.acquire_lock("b:2:y", 600)
     second.release_lock("b:2:y")
-    assert fake.description == "Nomad clients (server-terraform)"
+    assert json.loads(items(fake)[RECORD]) == {"state": {"desired": 3, "suspended": ["autoscaler-mode=a=ON"]}}
 
 
-def test_a_refused_description_patch_leaves_the_roll_without_state_not_failed():
+def test_of_two_rolls_taking_the_lock_at_once_the_second_write_is_refused_and_stops_on_reading_the_first():
+    """Both read no lock; the other one's write lands first: ours, on the old fingerprint, gets a 412, reads again and stops."""
     fake = FakeCompute()
-    fake.refuse_description = True
-    gcp = provider(fake)
-    gcp.save_state({"desired": 3})
-    gcp.acquire_lock("a:1:x", 600)
-    assert gcp.load_state() is None and gcp.lock_holder() is None
+    other = provider(fake)
+
+    def the_other_roll_writes_first(compute):
+        compute.before_metadata_write = None
+        other.acquire_lock("b:2:y", 600, state={"desired": 3})
+    fake.before_metadata_write = the_other_roll_writes_first
+    with pytest.raises(ProviderError, match="b:2:y"):
+        provider(fake).acquire_lock("a:1:x", 600, state={"desired": 3})
+    assert provider(fake).lock_holder()["owner"] == "b:2:y"
 
 
-def test_a_description_patch_that_changes_nothing_leaves_the_roll_without_state_not_locked_out():
-    """Compute may accept the PATCH and keep the description (terraform's google provider recreates a group to change it): the roll
-    then goes on without state and lock, as when the patch is refused, instead of reading its own missing lock as another's."""
+def test_a_metadata_write_that_keeps_racing_gives_up_with_a_message():
     fake = FakeCompute()
-    fake.ignore_description = True
-    gcp = provider(fake)
-    gcp.acquire_lock("a:1:x", 600, state={"desired": 3, "suspended": []})
-    assert gcp.load_state() is None and gcp.lock_holder() is None
-    patches = [c for c in fake.calls if c[0] == "PATCH"]
-    assert len(patches) == 1 and {"nomad-client-roll=", "nomad-client-roll-lock="} <= set(
-        p for p in ("nomad-client-roll=", "nomad-client-roll-lock=") if p in patches[0][3]["description"])  # lock and state in one patch
-    gcp.save_state({"desired": 3})
-    assert len([c for c in fake.calls if c[0] == "PATCH"]) == 1  # not tried again
+
+    def someone_else_writes(compute):
+        compute.metadata = dict(compute.metadata, fingerprint="f%d" % (int(compute.metadata["fingerprint"][1:]) + 1))
+    fake.before_metadata_write = someone_else_writes
+    with pytest.raises(ProviderError, match="kept changing"):
+        provider(fake).save_state({"desired": 3})
 
 
 @pytest.fixture
@@ -333,4 +345,4 @@ def test_a_run_that_dies_with_the_autoscaler_off_leaves_its_mode_for_the_re_run_
     result = roller().run()
     assert autoscaler_mode() == "ONLY_SCALE_OUT" and result["plan"]["resuming"] is True
     mig = lab.mig("p", "regions/us-east1", "nomad-client-group")
-    assert mig["targetSize"] == 4 and "circleci.server/" not in (mig.get("description") or "")
+    assert mig["targetSize"] == 4 and not [key for key in lab.project_metadata("p") if key.startswith("circleci-server-nomad-client-roll")]
