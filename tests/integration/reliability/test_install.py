@@ -83,13 +83,6 @@ ENTRY = Playbook(
     prepare=release_in_another_namespace,
     # kubernetes.core's apply of an unchanged object still PATCHes it (server-side: no change).
     rerun_allowed_writes=(r"^PATCH ",),
-    known_findings={
-        "leaks": "each run leaves 0600 tmp*.yml files in $TMPDIR holding the values with the secrets (license, GitHub "
-                 "client secret, Postgres password): a values temp file that is not removed",
-        "plan": "--check does not report as changed three tasks the real run changes: install_object_storage "
-                "'Create the S3 bucket, versioned (DLC needs versioning), private', install_helm 'Create the Secrets "
-                "the chart would otherwise generate' and 'Create the image pull secret regcred'",
-    },
     verify=end_state,
     awx_extravars={"circleci_install_dir_override": "", "circleci_escrow_file_override": ""},
     after_check=no_install_dir_beside_the_inventory,
