@@ -114,21 +114,34 @@ def test_instance_refresh_skip_matching_and_cancel(aws_lab):
     assert group["LaunchTemplate"]["Version"] == "1"
 
 
-def test_complete_lifecycle_action(aws_lab):
-    _ec2, asg = _group_with_template(aws_lab, desired=1)
-    instance_id = _instances(asg)[0]["InstanceId"]
+def test_a_termination_hook_holds_the_instance_until_its_action_is_completed_or_times_out(aws_lab):
+    _ec2, asg = _group_with_template(aws_lab, desired=2)
+    first, second = sorted(i["InstanceId"] for i in _instances(asg))
     asg.put_lifecycle_hook(AutoScalingGroupName="nomad-clients", LifecycleHookName="drain",
                            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300)
-    asg.complete_lifecycle_action(AutoScalingGroupName="nomad-clients", LifecycleHookName="drain",
-                                  InstanceId=instance_id, LifecycleActionResult="CONTINUE")
-    (action,) = aws_lab.completed_lifecycle_actions()
-    assert (action["InstanceId"], action["LifecycleActionResult"]) == (instance_id, "CONTINUE")
+    with pytest.raises(botocore.exceptions.ClientError, match="No active Lifecycle Action"):  # nothing waits on an InService one
+        asg.complete_lifecycle_action(AutoScalingGroupName="nomad-clients", LifecycleHookName="drain",
+                                      InstanceId=first, LifecycleActionResult="CONTINUE")
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=first, ShouldDecrementDesiredCapacity=True)
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["nomad-clients"])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 1
+    assert {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]} == {first: "Terminating:Wait", second: "InService"}
+    assert _ec2.describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
     with pytest.raises(botocore.exceptions.ClientError, match="ValidationError"):
         asg.complete_lifecycle_action(AutoScalingGroupName="nomad-clients", LifecycleHookName="nope",
-                                      InstanceId=instance_id, LifecycleActionResult="CONTINUE")
-    with pytest.raises(botocore.exceptions.ClientError, match="No active Lifecycle Action"):
-        asg.complete_lifecycle_action(AutoScalingGroupName="nomad-clients", LifecycleHookName="drain",
-                                      InstanceId="i-0000000000000000", LifecycleActionResult="CONTINUE")
+                                      InstanceId=first, LifecycleActionResult="CONTINUE")
+    asg.complete_lifecycle_action(AutoScalingGroupName="nomad-clients", LifecycleHookName="drain",
+                                  InstanceId=first, LifecycleActionResult="CONTINUE")
+    (action,) = aws_lab.completed_lifecycle_actions()
+    assert (action["InstanceId"], action["LifecycleActionResult"]) == (first, "CONTINUE")
+    assert [i["InstanceId"] for i in _instances(asg)] == [second]
+    assert _ec2.describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+    # without decrement a replacement launches at once; nobody completes the action: the heartbeat timeout lets it go
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=second, ShouldDecrementDesiredCapacity=False)
+    states = {i["InstanceId"]: i["LifecycleState"] for i in _instances(asg)}
+    assert states.pop(second) == "Terminating:Wait" and list(states.values()) == ["InService"]
+    time.sleep(aws_lab.clock.wall_seconds(300) + 0.3)
+    assert second not in {i["InstanceId"] for i in _instances(asg)} and len(_instances(asg)) == 1
 
 
 def test_metrics_collection_enable_adds_and_disable_removes(aws_lab):
