@@ -342,3 +342,16 @@ def test_gcp_regional_group_with_its_autoscaler_resumes_after_a_stop_between_sur
     assert lab.nomad.capacity_floor("ready_eligible", since=started) >= size
     again, proc = roll(args)
     assert again["changed"] is False, again
+
+
+def test_the_bench_runs_from_the_checkout_as_documented_without_the_collection_path():
+    """``python -m tests.bench.bench_nomad_client_roll`` from the checkout, with no ANSIBLE_COLLECTIONS_PATH (it failed with
+    ModuleNotFoundError): ``--help`` imports everything the bench runs."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    env = {k: v for k, v in os.environ.items() if k not in ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS", "PYTHONPATH")}
+    proc = subprocess.run([sys.executable, "-m", "tests.bench.bench_nomad_client_roll", "--help"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0 and "--clients" in proc.stdout, proc.stderr[-2000:]

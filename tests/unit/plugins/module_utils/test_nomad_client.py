@@ -152,6 +152,16 @@ def test_refused_connections_are_retried_until_the_timeout_not_a_fixed_count():
     assert clock.t <= 25 and len(session.calls) >= 5
 
 
+def test_by_default_a_refused_connection_is_tried_nine_times_when_the_timeout_allows():
+    """The roll's Nomad calls outlive a Nomad server restart: 8 retries by default (it gave up after 4)."""
+    clock = Clock()
+    session = Session([ConnectionError("refused")] * 30)
+    c = nomad.NomadClient("https://nomad:4646", session=session, sleep=clock.sleep, now=clock.now, timeout=300)
+    with pytest.raises(nomad.NomadError, match=r"\(9 attempt\(s\)\)"):
+        c.nodes()
+    assert len(session.calls) == 9
+
+
 def test_a_never_answering_endpoint_fails_within_the_timeout():
     import socket
     import time
