@@ -232,6 +232,8 @@ class Roller:
         if not getattr(self.provider, "completes_lifecycle_actions", False):
             return []
         waiting = [inst for inst in group.instances if inst.state == TERMINATING_WAIT]
+        if not waiting:
+            return []
         left = []
         for iid, stub in sorted(self.index.match(waiting).items()):
             full = self.nomad.node(stub["ID"]) or {}
