@@ -62,10 +62,6 @@ ENTRY = Playbook(
     version_filter=server_version_filter,
     after_check=every_hop_planned,
     verify=end_state,
-    known_findings={
-        "plan": "--check does not report as changed the mongodb_upgrade tasks the real run changes (the dump, "
-                "'Run MongoDB 4.0', '4.2', '4.4', ...)",
-    },
     # An empty target is the newest release of the catalog, not a bad input.
     bad_inputs=tuple(bad for bad in bad_versions("circleci_target_version") if not bad.id.endswith("-empty")) + (
         BadInput("cloud-azure", {"circleci_cloud": "azure"}, r"circleci_cloud must be one of: aws, gcp", SPEC),
