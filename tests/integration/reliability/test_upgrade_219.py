@@ -71,10 +71,6 @@ ENTRY = Playbook(
         Step("clients-roll", "aws", ("POST",), r"^autoscaling/TerminateInstanceInAutoScalingGroup$", writes_once=False),
     ),
     after_check=plan_named,
-    known_findings={
-        "plan": "--check prints the plan as text but reports none of the box's changes as changed (app stop/start, "
-                "docker hold, installer, release apply, launch configuration, clients roll: skipped in check mode)",
-    },
     verify=end_state,
     bad_inputs=(
         BadInput("release-sequence-word", {"circleci_219_release_sequence": "latest"},
