@@ -115,10 +115,6 @@ ENTRY = Playbook(
     rerun_allowed_writes=(),
     after_check=plan_named,
     verify=end_state,
-    known_findings={
-        "plan": "--check prints the plan (both sides, the datastores, the replica counts) but reports none of the "
-                "changes as changed: the export, import and verify steps are skipped in check mode",
-    },
     bad_inputs=(
         BadInput("poll-delay-word", {"circleci_poll_delay": "ten"}, "circleci_poll_delay.*" + INT, SPEC),
         BadInput("poll-delay-fraction", {"circleci_poll_delay": "1.5"}, "circleci_poll_delay.*" + INT, SPEC),
