@@ -43,8 +43,8 @@ import subprocess
 import tempfile
 import threading
 
-import yaml
 
+from . import yaml_c
 from .pg import ThrowawayCluster, demote, owner_account
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -388,9 +388,9 @@ def _write_inventory(lab, scenario, ssh, data_dir) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("# Written by `python -m tests.lab up %s`: the 2.19 services box over SSH, the 3.x cluster.\n"
                      % lab.scenario_name)
-        yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=True)
+        yaml_c.safe_dump(inventory, handle, default_flow_style=False, sort_keys=True)
     lab.files["inventory"] = path
     vars_path = os.path.join(lab.state_dir, "vars.yml")
     with open(vars_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(variables, handle, sort_keys=True)
+        yaml_c.safe_dump(variables, handle, sort_keys=True)
     lab.files["vars"] = vars_path

@@ -31,8 +31,8 @@ import tarfile
 import threading
 from urllib.parse import parse_qs
 
-import yaml
 
+from . import yaml_c
 from .standin_http import HttpStandIn, Request, Response
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -89,7 +89,7 @@ class OciRegistry(HttpStandIn):
         with tarfile.open(fileobj=io.BytesIO(layer), mode="r:gz") as tar:
             for member in tar.getmembers():
                 if member.name.count("/") == 1 and member.name.endswith("/Chart.yaml"):
-                    metadata = yaml.safe_load(tar.extractfile(member).read())
+                    metadata = yaml_c.safe_load(tar.extractfile(member).read())
                     break
         if not metadata:
             raise ValueError("%s holds no <chart>/Chart.yaml" % archive)

@@ -17,9 +17,9 @@ import subprocess
 import time
 
 import requests
-import yaml
 
 from . import datastores
+from . import yaml_c
 from .charts import chart_path
 from .kube import KubeApiServer, write_kubeconfig
 from .scenarios import load_scenario, release_steps, write_values_file
@@ -387,7 +387,7 @@ def _start_registry(lab):
     os.makedirs(group_vars, mode=0o700, exist_ok=True)
     for path in (os.path.join(group_vars, "registry.yml"), os.path.join(lab.state_dir, "registry-credentials.yml")):
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            yaml.safe_dump(credentials, handle)
+            yaml_c.safe_dump(credentials, handle)
     lab.files["registry_credentials"] = os.path.join(lab.state_dir, "registry-credentials.yml")
 
 
@@ -467,10 +467,10 @@ def _write_inventory(lab, scenario):
     inventory = {"all": {"hosts": {"localhost": variables}}}
     vars_path = os.path.join(lab.state_dir, "vars.yml")
     with open(vars_path, "w") as handle:
-        yaml.safe_dump({k: v for k, v in variables.items() if not k.startswith("ansible_")}, handle, sort_keys=True)
+        yaml_c.safe_dump({k: v for k, v in variables.items() if not k.startswith("ansible_")}, handle, sort_keys=True)
     lab.files["vars"] = vars_path
     path = os.path.join(lab.state_dir, "inventory.yml")
     with open(path, "w") as handle:
         handle.write("# Written by `python -m tests.lab up %s`: the lab's endpoints for the collection's playbooks.\n" % lab.scenario_name)
-        yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=True)
+        yaml_c.safe_dump(inventory, handle, default_flow_style=False, sort_keys=True)
     lab.files["inventory"] = path

@@ -34,8 +34,8 @@ import copy
 import json
 import os
 
-import yaml
 
+from . import yaml_c
 from .charts import build_chart, package_chart
 from .scenarios import release_steps, write_values_file
 
@@ -97,8 +97,8 @@ def kots_chart_files(version: str) -> dict[str, str]:
              "description": "CircleCI Server %s (lab stand-in chart of the KOTS-era scenarios)" % version}
     defaults = {"global": {"container": {"registry": "cciserver.azurecr.io", "org": ""}, "imagePullSecrets": []}}
     files = {
-        "Chart.yaml": yaml.safe_dump(chart, sort_keys=False),
-        "values.yaml": yaml.safe_dump(defaults, sort_keys=False),
+        "Chart.yaml": yaml_c.safe_dump(chart, sort_keys=False),
+        "values.yaml": yaml_c.safe_dump(defaults, sort_keys=False),
         ".helmignore": "*.tgz\n",
     }
     if major >= 4:
@@ -343,11 +343,11 @@ def _write_inventory(lab, scenario) -> None:
                              circleci_poll_delay=1, circleci_clock_factor=lab.clock.factor)
     vars_path = os.path.join(lab.state_dir, "vars.yml")
     with open(vars_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump({k: v for k, v in variables.items() if not k.startswith("ansible_")}, handle, sort_keys=True)
+        yaml_c.safe_dump({k: v for k, v in variables.items() if not k.startswith("ansible_")}, handle, sort_keys=True)
     lab.files["vars"] = vars_path
     path = os.path.join(lab.state_dir, "inventory.yml")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("# Written by `python -m tests.lab up %s`: the lab's endpoints for the collection's playbooks.\n"
                      % lab.scenario_name)
-        yaml.safe_dump({"all": {"hosts": {"localhost": variables}}}, handle, default_flow_style=False, sort_keys=True)
+        yaml_c.safe_dump({"all": {"hosts": {"localhost": variables}}}, handle, default_flow_style=False, sort_keys=True)
     lab.files["inventory"] = path

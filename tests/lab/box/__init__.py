@@ -33,8 +33,8 @@ import base64
 import os
 import re
 
-import yaml
 
+from .. import yaml_c
 from .bin import install_commands
 from .model import BoxModel
 from .sshd import SshBox
@@ -186,13 +186,13 @@ def _write_inventory(lab, scenario, ssh, instance_id) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("# Written by `python -m tests.lab up %s`: the services box over SSH, AWS and Nomad.\n"
                      % lab.scenario_name)
-        yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=True)
+        yaml_c.safe_dump(inventory, handle, default_flow_style=False, sort_keys=True)
     lab.files["inventory"] = path
     vars_path = os.path.join(lab.state_dir, "vars.yml")
     with open(vars_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(variables, handle, sort_keys=True)
+        yaml_c.safe_dump(variables, handle, sort_keys=True)
     lab.files["vars"] = vars_path
     host_path = os.path.join(lab.state_dir, "box_host.yml")
     with open(host_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump({"lab_box_host": host}, handle, sort_keys=True)
+        yaml_c.safe_dump({"lab_box_host": host}, handle, sort_keys=True)
     lab.files["box_host"] = host_path

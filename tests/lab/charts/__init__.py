@@ -36,8 +36,8 @@ import shutil
 import tarfile
 import tempfile
 
-import yaml
 
+from .. import yaml_c
 from .schema import MINORS, values_schema
 
 CHART_NAME = "circleci-server"
@@ -80,7 +80,7 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 def _load_yaml(name: str) -> dict:
     with open(os.path.join(SRC, name), encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        return yaml_c.safe_load(handle) or {}
 
 
 def values_overlays(minor: str) -> list[str]:
@@ -96,8 +96,32 @@ def values_overlays(minor: str) -> list[str]:
             if tuple(int(p) for p in m.split(".")) <= key and os.path.isfile(os.path.join(SRC, "values-%s.yaml" % m))]
 
 
+_RENDERED: dict = {}
+
+
+def _sources_stamp() -> tuple:
+    """(folder, name, mtime, size) of every source file: an edited source makes a new key, never a stale chart."""
+    stamp = []
+    for root, _dirs, names in os.walk(SRC):
+        for name in names:
+            status = os.stat(os.path.join(root, name))
+            stamp.append((root, name, status.st_mtime_ns, status.st_size))
+    return tuple(sorted(stamp))
+
+
 def chart_files(version: str) -> dict[str, str]:
-    """Relative path -> text of every file of the chart of ``version`` (what ``chart_path`` writes)."""
+    """Relative path -> text of every file of the chart of ``version`` (what ``chart_path`` writes).
+
+    Rendered once per process and version while the sources are unchanged: a lab's bring-up asks for every
+    version's chart (the registry's repository) and the seeding asks again.
+    """
+    key = (parse_version(version)[0], _sources_stamp())
+    if key not in _RENDERED:
+        _RENDERED[key] = _render_chart_files(key[0])
+    return dict(_RENDERED[key])
+
+
+def _render_chart_files(version: str) -> dict[str, str]:
     version, minor = parse_version(version)
     chart = {
         "apiVersion": "v2",
@@ -112,9 +136,9 @@ def chart_files(version: str) -> dict[str, str]:
     for name in values_overlays(minor):
         values = _deep_merge(values, _load_yaml(name))
     files = {
-        "Chart.yaml": yaml.safe_dump(chart, sort_keys=False),
+        "Chart.yaml": yaml_c.safe_dump(chart, sort_keys=False),
         "values.yaml": "# Default values of the lab's stand-in circleci-server %s chart (built from %s).\n%s" % (
-            version, os.path.relpath(SRC, REPO_ROOT), yaml.safe_dump(values, sort_keys=False, width=160)),
+            version, os.path.relpath(SRC, REPO_ROOT), yaml_c.safe_dump(values, sort_keys=False, width=160)),
         "values.schema.json": json.dumps(values_schema(minor), indent=2, sort_keys=True) + "\n",
         ".helmignore": "*.tgz\n",
     }

@@ -49,6 +49,7 @@ from datetime import datetime, timezone
 import yaml
 from aiohttp import web
 
+from .. import yaml_c
 from .controllers import Controllers
 from .patch import APPLY_PATCH, PATCH_TYPES
 from .resources import VELERO_BACKUP_CRD, Registry, ResourceType
@@ -491,7 +492,7 @@ class KubeApiServer:
                 raise ApiError(415, "UnsupportedMediaType", "cannot decode the protobuf body: %s" % exc) from exc
         try:
             if content_type in ("application/yaml", APPLY_PATCH):
-                body = yaml.safe_load(raw.decode() or "null")
+                body = yaml_c.safe_load(raw.decode() or "null")
             else:
                 body = json.loads(raw.decode() or "null")
         except (ValueError, yaml.YAMLError) as exc:
@@ -857,6 +858,6 @@ def write_kubeconfig(path: str, server_url: str, namespace: str = "default") -> 
     os.makedirs(directory, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(config, handle, default_flow_style=False)
+        yaml_c.safe_dump(config, handle, default_flow_style=False)
     os.chmod(path, 0o600)
     return path

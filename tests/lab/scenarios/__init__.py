@@ -57,8 +57,9 @@ import copy
 import io
 import os
 
-import yaml
 from ruamel.yaml import YAML
+
+from .. import yaml_c
 
 SCENARIOS_DIR = os.path.dirname(os.path.abspath(__file__))
 PATH_FIELDS = (("helm", "values_file"), ("helm", "migrated_values_file"), ("install", "terraform_outputs"))
@@ -90,7 +91,7 @@ def _read(name: str) -> dict:
     if not os.path.isfile(path):
         raise KeyError("no lab scenario %r (known: %s)" % (name, ", ".join(scenario_names())))
     with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
+        data = yaml_c.safe_load(handle) or {}
     for section, key in PATH_FIELDS:
         value = (data.get(section) or {}).get(key)
         if value:
@@ -167,7 +168,7 @@ def write_values_file(scenario: dict, dest: str, ids: dict | None = None, extra_
 
 def values(scenario: dict, extra_overrides: dict | None = None) -> dict:
     """The operator's values as data (what helm receives with ``-f``)."""
-    return yaml.safe_load(render_values(scenario, extra_overrides=extra_overrides)) or {}
+    return yaml_c.safe_load(render_values(scenario, extra_overrides=extra_overrides)) or {}
 
 
 def release_steps(scenario: dict) -> list[dict]:
