@@ -8,6 +8,8 @@
 * ``api_client_from_params(params)``: a ``kubernetes.client.ApiClient`` built from those options.
 * ``K8sReader``: the small read interface modules' logic uses (``version``, ``get``, ``list``,
   ``get_custom``, ``list_custom``), returning plain JSON dicts; tests replace it with a fake.
+* ``pod_exec``: run a command in a Pod's container (pods/exec) with the websocket client alone;
+  ``exec_returncode`` reads the command's exit status from the API's status channel.
 * ``read_secret``, ``list_by_label``, ``helm_release``, ``helm_release_values``: helpers over any reader.
   The helm ones decode helm 3's release Secrets (``sh.helm.release.v1.<release>.v<N>``) so no helm binary
   is needed.
@@ -23,6 +25,7 @@ import gzip
 import json
 import os
 import re
+from urllib.parse import quote
 
 from ansible.module_utils.basic import env_fallback
 
@@ -223,6 +226,61 @@ def api_client_from_params(params):
     if params.get("impersonate_user"):
         api_client.set_default_header("Impersonate-User", params["impersonate_user"])
     return api_client
+
+
+def exec_returncode(status_text) -> int:
+    """The exit code of an exec from the JSON Status the API server sends on the exec's status channel (3).
+
+    ``Success`` is 0; a command that exited non-zero is ``Failure``/``NonZeroExitCode`` with the code in
+    ``details.causes[].message`` (cause ``ExitCode``). Any other Status (no such container, the exec refused, no
+    Status at all) raises K8sError with the server's message: the command did not run to an exit code.
+    """
+    try:
+        status = json.loads(status_text) if status_text else {}
+    except ValueError:
+        status = {}
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).lstrip("-").isdigit():
+            return int(cause["message"])
+    raise K8sError("The exec ended without an exit code: %s" % (
+        status.get("message") or status_text or "the API server sent no status (the connection closed early)"))
+
+
+def pod_exec(api_client, namespace, pod, argv, container=None, timeout=None):
+    """Run ``argv`` (no shell) in ``container`` of ``pod`` through pods/exec; return ``(rc, stdout, stderr)``.
+
+    Only the websocket client is used: the typed CoreV1Api that kubernetes.core.k8s_exec imports (through the
+    deprecated ``kubernetes.client.apis``, which loads every API group and its models) costs seconds of CPU per
+    call and nothing an exec needs. ``timeout`` (seconds, None: until the command ends) bounds the wait; on expiry
+    K8sError says the command may still be running in the Pod. Raises K8sError when the exec cannot start.
+    """
+    from kubernetes.stream import ws_client
+
+    configuration = api_client.configuration
+    query = [("command", arg) for arg in argv]
+    query += [("stdout", "true"), ("stderr", "true"), ("stdin", "false"), ("tty", "false")]
+    if container:
+        query.append(("container", container))
+    url = "%s/api/v1/namespaces/%s/pods/%s/exec" % (configuration.host.rstrip("/"), quote(namespace, safe=""),
+                                                    quote(pod, safe=""))
+    token = configuration.get_api_key_with_prefix("authorization")  # also refreshes an exec plugin's token
+    what = "pods/exec of %s/%s" % (namespace, pod)
+    try:
+        client = ws_client.websocket_call(configuration, "GET", url, query_params=query, _preload_content=False,
+                                          headers={"authorization": token} if token else {})
+    except ApiException as exc:  # the websocket client reports every failure to connect so, with status 0
+        raise K8sError("Could not start %s on %s (%s): check that the Pod is running and that the credentials in use "
+                       "may create pods/exec in %s." % (what, configuration.host, _no_secrets(exc), namespace))
+    try:
+        client.run_forever(timeout=timeout)
+        if client.is_open():
+            raise K8sError("%s did not end within %s s: the command may still be running in the Pod; look at it "
+                           "before running again." % (what, timeout))
+        return exec_returncode(client.read_channel(3)), client.read_channel(1), client.read_channel(2)
+    finally:
+        client.close()
 
 
 # kind -> (API class name, snake-case resource used in the generated method names, namespaced)

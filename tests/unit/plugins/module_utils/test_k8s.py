@@ -152,3 +152,23 @@ def test_dig_and_label_selector():
     assert k8s.dig({"a": {"b": 1}}, "a.c", "d") == "d"
     assert k8s.dig({"a": 3}, "a.b") is None
     assert k8s.label_selector({"b": "2", "a": "1"}) == "a=1,b=2"
+
+
+@pytest.mark.parametrize("status, expected", [
+    ('{"metadata": {}, "status": "Success"}', 0),
+    (json.dumps({"status": "Failure", "reason": "NonZeroExitCode", "message": "command terminated with non-zero exit code",
+                 "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}}), 3),
+])
+def test_exec_returncode_reads_the_exit_code_from_the_status_channel(status, expected):
+    assert k8s.exec_returncode(status) == expected
+
+
+@pytest.mark.parametrize("status, said", [
+    (json.dumps({"status": "Failure", "message": 'container "mongo" not found in pod "mongodb-0"'}), "container \"mongo\" not found"),
+    ("", "the API server sent no status"),
+    ("not json", "not json"),
+])
+def test_an_exec_without_an_exit_code_is_an_error_that_says_why(status, said):
+    with pytest.raises(k8s.K8sError, match="The exec ended without an exit code") as raised:
+        k8s.exec_returncode(status)
+    assert said in str(raised.value)
