@@ -18,6 +18,10 @@ PLAYBOOK = str(REPO_ROOT / "playbooks" / "upgrade.yml")
 # way an operator does when CircleCI revises them (preflight_kubernetes_overrides). The real ranges are refused by the
 # planner's unit test (tests/unit/plugins/module_utils/test_hops.py) and the reliability suite's upgrade entry.
 KUBERNETES_OVERRIDES = {"4.7": "1.27-1.33", "4.8": "1.27-1.35", "4.9": "1.27-1.35", "4.10": "1.27-1.35"}
+OPT_IN = ("-e", "circleci_upgrade_mongodb=true", "-e", "circleci_upgrade_postgresql=true")
+# What the PostgreSQL 12 -> 14 move pins in the values (the image of server-scripts' upgrade-postgres-to-14).
+POSTGRESQL_PINS = {"registry": "cciserver.azurecr.io", "repository": "server-postgres", "tag": "14.22.4094-4922444"}
+NAMESPACE = "circleci-server"
 
 
 def lab_fixture(scenario):
@@ -58,12 +62,29 @@ def history(lab) -> dict:
     """Revision -> chart version of the release (helm's release Secrets; helm keeps the last 10 revisions)."""
     from kubernetes import client, config
     api = config.new_client_from_config(config_file=lab.files["kubeconfig"])
-    secrets = client.CoreV1Api(api).list_namespaced_secret("circleci-server", label_selector="owner=helm").items
+    secrets = client.CoreV1Api(api).list_namespaced_secret(NAMESPACE, label_selector="owner=helm").items
     versions = {}
     for secret in secrets:
         release = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret.data["release"]))))
         versions[int(secret.metadata.labels["version"])] = release["chart"]["metadata"]["version"]
     return dict(sorted(versions.items()))
+
+
+def _apps(lab):
+    from kubernetes import client, config
+    return client.AppsV1Api(config.new_client_from_config(config_file=lab.files["kubeconfig"]))
+
+
+def application_replicas(lab) -> dict:
+    """Deployment name -> spec.replicas of the application layer (what postgresql_upgrade stops)."""
+    return {d.metadata.name: d.spec.replicas
+            for d in _apps(lab).list_namespaced_deployment(NAMESPACE, label_selector="layer=application").items}
+
+
+def postgresql_container(lab):
+    """The container spec of statefulset/postgresql (its image and POSTGRESQL_DATA_DIR)."""
+    (container,) = _apps(lab).read_namespaced_stateful_set("postgresql", NAMESPACE).spec.template.spec.containers
+    return container
 
 
 def revisions_in_request_order(lab) -> list:

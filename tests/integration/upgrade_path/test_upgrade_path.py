@@ -3,19 +3,18 @@
 The tests run in file order and each relies on the one before (module scope):
 
 1. without the MongoDB opt-in, the run stops before its first change: MongoDB 3.6 is too old for 4.9 (the procedure);
-2. with the data-store opt-ins but too little room on the PostgreSQL volume, the same (the free-space check), after
-   the plan of the whole path (every hop, the MongoDB chain, the PostgreSQL move);
-3. with the opt-ins, the run takes hops 1-7 and MongoDB 3.6 -> ... -> 7.0 before the hops that need it (each
-   featureCompatibilityVersion checked), moves PostgreSQL 12 to 14 in the last hop and stops there because the restore
-   lost rows (the stand-in's knob restore_loses): nothing starts on the restored data;
-4. with the knob off, the re-run continues from that hop (none repeated), restores again, the counts match, and it
-   reaches the newest release: every intermediate release in order, once (helm's history and the request log), the
-   values equal helm_values_migrate 4.2 -> newest (plus the PostgreSQL pins);
-5. a re-run changes nothing.
+2. with the opt-ins, ONE run plans the whole path (every hop, the MongoDB chain, the PostgreSQL move) before its
+   first change, then takes the release from 4.2.7 to the newest: every minor's last patch in order, once
+   (helm's history and the request log), MongoDB 3.6 -> ... -> 7.0 before the hops that need it (each
+   featureCompatibilityVersion checked), PostgreSQL 12 -> 14 before the 4.10 hop (dump, restore, counts compared),
+   the values equal helm_values_migrate 4.2 -> newest (plus the PostgreSQL pins);
+3. a re-run changes nothing and writes nothing.
 
-The whole path is taken once in all. A fault at each hop's first write then the resume from that hop (none
-repeated), and --check of a 4-hop path with the MongoDB chain (no write, every hop planned), are the reliability
-suite's proofs on the upgrade entry (tests/integration/reliability/test_upgrade.py, aws-4.6).
+The whole path is taken once in all. The free-space refusal of the PostgreSQL move, and a lossy restore that stops
+the move, then the resume from that hop, are test_postgresql_move_resume.py (aws-4.9, the one hop 4.9.5 -> 4.10.0). A fault at each hop's first write then the
+resume from that hop (none repeated), and --check of a 4-hop path with the MongoDB chain (no write, every hop
+planned), are the reliability suite's proofs on the upgrade entry (tests/integration/reliability/test_upgrade.py,
+aws-4.6).
 """
 from __future__ import annotations
 
@@ -26,13 +25,11 @@ import yaml
 from tests.lab.charts import LAST_PATCHES, NEWEST
 
 from ..conftest import changed_tasks
-from .common import history, journal, lab_fixture, migrate_values, play, revisions_in_request_order
+from .common import (OPT_IN, POSTGRESQL_PINS, application_replicas, history, journal, lab_fixture, migrate_values, play,
+                     postgresql_container, revisions_in_request_order)
 
 lab = lab_fixture("aws-4.2")
 STATE = {}
-OPT_IN = ("-e", "circleci_upgrade_mongodb=true", "-e", "circleci_upgrade_postgresql=true")
-POSTGRESQL_PINS = {"registry": "cciserver.azurecr.io", "repository": "server-postgres", "tag": "14.22.4094-4922444"}
-LOST = {"conductor_production": {"public.job_ended_events": 7}}
 
 
 def writes(lab) -> list:
@@ -58,66 +55,24 @@ def test_a_mongodb_too_old_for_a_hop_stops_the_run_before_its_first_change(lab, 
     assert "TASK [circleci.server.upgrade_hop" not in stopped.stdout
 
 
-def test_too_little_room_for_the_postgresql_move_stops_the_run_before_its_first_change(lab, run):
-    lab.admin.datastores({"free_kb": 64})
-    try:
-        stopped = play(run, lab, *OPT_IN, check=False)
-    finally:
-        lab.admin.datastores({"free_kb": None})
-    assert stopped.returncode != 0
-    message = stopped.stdout + stopped.stderr
-    assert re.search(r"The PostgreSQL data volume \(/bitnami/postgresql\) has 64\.00 KB free; moving .* needs about", message)
-    assert "Nothing was changed. Grow the PersistentVolumeClaim" in message
-    # The plan of the whole path, every hop and both data-store steps, comes before any check that can stop the run.
-    hops = list(zip(LAST_PATCHES, LAST_PATCHES[1:]))
-    for index, (source, target) in enumerate(hops, 1):
-        assert "Hop %d/%d: %s -> %s" % (index, len(hops), source, target) in stopped.stdout
-    for line in ("this run upgrades it: 4.0 -> 4.2 -> 4.4", "this run upgrades it: 5.0 -> 6.0 -> 7.0"):
-        assert line in stopped.stdout, line
-    assert re.search(r"Hop 8/8: 4\.9\.5 -> 4\.10\.0 .*; PostgreSQL 12\.[^ ]+ -> 14\.22\.4094-4922444 first", stopped.stdout)
-    # The free-space check is a pod exec (df, pg_database_size); nothing else reached the cluster.
-    assert [e["path"] for e in writes(lab) if "/exec" not in e["path"]] == []
-    assert not [e for e in journal(lab) if e["event"] in ("dump", "fcv", "initdb") and e.get("seeded") is not True]
-    assert history(lab) == STATE["history_before"]
-
-
-def test_a_run_stops_in_the_last_hop_when_the_restore_lost_rows(lab, run):
+def test_one_run_takes_the_release_through_every_minor_to_the_newest(lab, run):
     lab.admin.clear_requests()
-    lab.admin.datastores({"restore_loses": LOST})
-    try:
-        stopped = play(run, lab, *OPT_IN, check=False)
-    finally:
-        lab.admin.datastores({"restore_loses": {}})
-    STATE["output"] = stopped.stdout
-    STATE["revisions"] = revisions_in_request_order(lab)
-    assert stopped.returncode != 0
-    assert list(history(lab).values()) == list(STATE["history_before"].values()) + list(LAST_PATCHES[1:-1]), \
-        "every hop before the PostgreSQL move is done"
-    message = stopped.stdout + stopped.stderr
-    assert "these tables do not hold the rows they held before the dump" in message
-    assert "conductor_production|public.job_ended_events|246" in message and "now conductor_production|public.job_ended_events|239" in message
-    assert "The PostgreSQL 12 data is untouched in /bitnami/postgresql/data" in message
-    assert "Do not start the application before the counts match" in message
-    assert "TASK [Upgrade the release to %s]" % NEWEST not in stopped.stdout, "nothing starts on the restored data"
-    assert "TASK [Migrate the values to %s]" % NEWEST not in stopped.stdout
-    from kubernetes import client, config
-    api = client.AppsV1Api(config.new_client_from_config(config_file=lab.files["kubeconfig"]))
-    running = [d.metadata.name for d in api.list_namespaced_deployment("circleci-server", label_selector="layer=application").items
-               if d.spec.replicas]
-    assert running == [], "the application stays stopped"
-
-
-def test_with_the_rows_back_the_rerun_continues_from_that_hop_to_the_newest_release(lab, run):
     result = play(run, lab, *OPT_IN)
-    STATE["output"] += result.stdout
+    STATE["output"] = result.stdout
     after = history(lab)
     last = max(STATE["history_before"])
     assert [after[r] for r in sorted(after) if r > last] == list(LAST_PATCHES[1:]), "every minor's last patch, once, in order"
     new_revisions = list(range(last + 1, max(after) + 1))
-    in_log = list(dict.fromkeys(r for r in STATE["revisions"] + revisions_in_request_order(lab) if r in new_revisions))
-    assert in_log == new_revisions, "the request log shows the releases created in order"
-    assert "Hop 1/1: 4.9.5 -> %s" % NEWEST in result.stdout
-    assert "TASK [Upgrade the release to 4.9.5]" not in result.stdout
+    assert [r for r in revisions_in_request_order(lab) if r in new_revisions] == new_revisions, \
+        "the request log shows the releases created in order"
+    # The plan of the whole path, every hop and both data-store steps, shown before the first change.
+    first_change = result.stdout.index("TASK [Finish the post-checks of the hop the release last landed on]")
+    hops = list(zip(LAST_PATCHES, LAST_PATCHES[1:]))
+    for index, (source, target) in enumerate(hops, 1):
+        assert 0 <= result.stdout.find("Hop %d/%d: %s -> %s" % (index, len(hops), source, target)) < first_change
+    for line in ("this run upgrades it: 4.0 -> 4.2 -> 4.4", "this run upgrades it: 5.0 -> 6.0 -> 7.0"):
+        assert 0 <= result.stdout.find(line) < first_change, line
+    assert re.search(r"Hop 8/8: 4\.9\.5 -> 4\.10\.0 .*; PostgreSQL 12\.[^ ]+ -> 14\.22\.4094-4922444 first", result.stdout)
 
 
 def test_the_mongodb_chain_ran_before_the_hops_that_need_it_each_fcv_checked(lab):
@@ -137,9 +92,8 @@ def test_the_mongodb_chain_ran_before_the_hops_that_need_it_each_fcv_checked(lab
 def test_postgresql_moved_to_14_by_dump_and_restore_with_the_counts_compared(lab):
     events = [e for e in journal(lab) if e["store"] == "postgresql"]
     (dump,) = [e for e in events if e["event"] == "dump"]
-    lossy, restore = [e for e in events if e["event"] == "restore"]
+    (restore,) = [e for e in events if e["event"] == "restore"]
     assert dump["major"] == "12" and dump["rows"] > 0
-    assert lossy["rows"] == dump["rows"] - 7, "the first restore lost the rows the knob took"
     assert restore["major"] == "14" and restore["from_major"] == "12" and restore["rows"] == dump["rows"]
     assert [e["dir"] for e in events if e["event"] == "initdb"] == ["/bitnami/postgresql/data", "/bitnami/postgresql/data-14"]
     assert "refused-to-start" not in [e["event"] for e in events], "no PostgreSQL binary ever met data it cannot open"
@@ -149,15 +103,12 @@ def test_postgresql_moved_to_14_by_dump_and_restore_with_the_counts_compared(lab
                  "Stop if the data volume cannot hold the dump and the restored copy"):
         assert "TASK [circleci.server.postgresql_upgrade : %s" % task in output, task
     assert re.search(r"\d+ tables, the same row counts as before the dump", output)
-    assert output.rindex("postgresql_upgrade : Restore the dump") < output.index("TASK [Upgrade the release to %s]" % NEWEST)
-    from kubernetes import client, config
-    api = client.AppsV1Api(config.new_client_from_config(config_file=lab.files["kubeconfig"]))
-    (container,) = api.read_namespaced_stateful_set("postgresql", "circleci-server").spec.template.spec.containers
+    assert output.index("postgresql_upgrade : Restore the dump") < output.index("TASK [Upgrade the release to %s]" % NEWEST)
+    container = postgresql_container(lab)
     assert container.image.endswith(":" + POSTGRESQL_PINS["tag"])
     assert {e.name: e.value for e in container.env}["POSTGRESQL_DATA_DIR"] == "/bitnami/postgresql/data-14"
-    stopped = [d.metadata.name for d in api.list_namespaced_deployment("circleci-server", label_selector="layer=application").items
-               if not d.spec.replicas]
-    assert stopped == [], "the 4.10 upgrade started the application again"
+    assert [name for name, replicas in application_replicas(lab).items() if not replicas] == [], \
+        "the 4.10 upgrade started the application again"
 
 
 def test_the_final_values_are_helm_values_migrate_from_42_to_the_newest(lab):
