@@ -1,12 +1,14 @@
 """Bench: upgrade.yml over the whole path in the lab, 4.2.7 -> the newest release, and where its time goes.
 
-    . hacking/env.sh && python -m tests.bench.bench_upgrade_path [--scenario aws-4.2] [--no-mongodb]
+    . hacking/env.sh && python -m tests.bench.bench_upgrade_path [--scenario aws-4.2] [--no-mongodb] [--no-postgresql]
 
-Brings a lab up, runs upgrade.yml once (MongoDB opt-in on, so the 3.6 -> 7.0 chain runs too, unless
---no-mongodb), timestamps every task as ansible-playbook prints it, and sorts the time into:
+Brings a lab up, runs upgrade.yml once (the data-store opt-ins on, so the MongoDB 3.6 -> 7.0 chain and the
+PostgreSQL 12 -> 14 move run too, unless --no-mongodb / --no-postgresql), timestamps every task as
+ansible-playbook prints it, and sorts the time into:
 
 - helm waits: ``helm upgrade --wait --atomic`` and the readiness polls after it (role helm_upgrade);
 - MongoDB chain: image rollouts and featureCompatibilityVersion steps (role mongodb_upgrade);
+- PostgreSQL move: the counts, the dump, the new image, the restore, the comparison (role postgresql_upgrade);
 - our own steps: everything else (preflight, the hop table, values hops, cloud roles, release diffs, summary).
 
 It prints the wall time of the whole path, the split, and the time per hop. The lab answers at once (its
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -38,17 +41,19 @@ def category(task: str) -> str:
         return "helm waits"
     if task.startswith("circleci.server.mongodb_upgrade :"):
         return "MongoDB chain"
+    if task.startswith("circleci.server.postgresql_upgrade :"):
+        return "PostgreSQL move"
     return "our own steps"
 
 
-def run_playbook(lab_dir: Path, env: dict, mongodb: bool) -> tuple:
+def run_playbook(lab_dir: Path, env: dict, mongodb: bool, postgresql: bool) -> tuple:
     extra = lab_dir / "bench-vars.yml"
     extra.write_text(yaml.safe_dump({"circleci_kubernetes_overrides": OVERRIDES, "circleci_nomad_terraform_version": "4.10.0",
                                      "circleci_work_dir": str(lab_dir / "work"),
-                                     "circleci_upgrade_mongodb": mongodb}))
+                                     "circleci_upgrade_mongodb": mongodb, "circleci_upgrade_postgresql": postgresql}))
     argv = ["ansible-playbook", "-i", str(lab_dir / "inventory.yml"), str(REPO_ROOT / "playbooks" / "upgrade.yml"),
             "-e", "@%s" % extra]
-    began = time.monotonic()
+    began, children = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     tasks, hop, current = [], None, None
     proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
@@ -66,13 +71,16 @@ def run_playbook(lab_dir: Path, env: dict, mongodb: bool) -> tuple:
             current["end"] = now
             current = None
     returncode = proc.wait()
-    return time.monotonic() - began, tasks, returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return time.monotonic() - began, cpu, tasks, returncode
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--scenario", default="aws-4.2")
     parser.add_argument("--no-mongodb", action="store_true", help="leave MongoDB alone (the run stops before 4.9)")
+    parser.add_argument("--no-postgresql", action="store_true", help="leave PostgreSQL on 12 (4.10 only recommends 14)")
     parser.add_argument("--top", type=int, default=0, help="also print the N task names that took longest in all")
     args = parser.parse_args()
     python = str(REPO_ROOT / ".venv" / "bin" / "python")
@@ -87,7 +95,7 @@ def main() -> int:
                 for line in Path(state["files"]["aws_env"]).read_text().splitlines():
                     key, value = line.replace("export ", "", 1).strip().split("=", 1)
                     env[key] = value.strip("'")
-            wall, tasks, returncode = run_playbook(lab_dir, env, not args.no_mongodb)
+            wall, cpu, tasks, returncode = run_playbook(lab_dir, env, not args.no_mongodb, not args.no_postgresql)
         finally:
             subprocess.run([python, "-m", "tests.lab", "down", "--state-dir", str(lab_dir)], cwd=REPO_ROOT,
                            check=False, capture_output=True)
@@ -98,13 +106,14 @@ def main() -> int:
         if task["hop"]:
             per_hop.setdefault(task["hop"], {}).setdefault(category(task["name"]), 0.0)
             per_hop[task["hop"]][category(task["name"])] += seconds
-    print("upgrade.yml %s -> newest: wall %.1f s, exit %d, %d tasks" % (args.scenario, wall, returncode, len(tasks)))
-    for name in ("helm waits", "MongoDB chain", "our own steps"):
+    print("upgrade.yml %s -> newest: wall %.1f s, CPU %.1f s (ansible-playbook and its children), exit %d, %d tasks" % (
+        args.scenario, wall, cpu, returncode, len(tasks)))
+    for name in ("helm waits", "MongoDB chain", "PostgreSQL move", "our own steps"):
         print("  %-14s %7.1f s  %5.1f %%" % (name, totals.get(name, 0.0), 100.0 * totals.get(name, 0.0) / max(wall, 1e-9)))
-    print("per hop (s):  %-18s %10s %10s %10s" % ("hop", "helm", "mongodb", "own"))
+    print("per hop (s):  %-18s %10s %10s %10s %10s" % ("hop", "helm", "mongodb", "postgresql", "own"))
     for hop, split in per_hop.items():
-        cells = (split.get("helm waits", 0.0), split.get("MongoDB chain", 0.0), split.get("our own steps", 0.0))
-        print("              %-18s %10.1f %10.1f %10.1f" % ((hop,) + cells))
+        cells = tuple(split.get(name, 0.0) for name in ("helm waits", "MongoDB chain", "PostgreSQL move", "our own steps"))
+        print("              %-18s %10.1f %10.1f %10.1f %10.1f" % ((hop,) + cells))
     if args.top:
         by_name = {}
         for task in tasks:
