@@ -5,7 +5,8 @@
 #   .cache/collections/             kubernetes.core, amazon.aws, community.aws, google.cloud,
 #                                   community.general (from the `ansible` PyPI wheel) and
 #                                   ansible_collections/circleci/server -> this checkout
-#   ~/.ansible/test/cache/          an offline get-pip stand-in so ansible-test can build its venvs
+#   .cache/ansible-test-home/       ansible-test's HOME (hacking/test.sh): its venvs, and an offline get-pip
+#                                   stand-in in .ansible/test/cache so that it can build them
 # Each part is skipped when a stamp says it is already there for the same inputs.
 set -euo pipefail
 
@@ -84,8 +85,9 @@ PY
 }
 
 setup_ansible_test_bootstrap() {
-  # ansible-test downloads get-pip.py from a host this machine cannot reach; it reads this cache first.
-  local cache=$HOME/.ansible/test/cache pip_version
+  # ansible-test downloads get-pip.py from a host this machine cannot reach; it reads this cache first. Its HOME is
+  # the checkout's (hacking/test.sh), not the user's.
+  local cache=$CACHE/ansible-test-home/.ansible/test/cache pip_version
   pip_version=$(grep -oP "pip='\K[0-9.]+" "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py)
   mkdir -p "$cache"
   install -m 0644 hacking/get_pip_offline.py "$cache/get_pip_${pip_version//./_}.py"

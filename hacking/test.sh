@@ -36,14 +36,22 @@ ansible_test_tree() {
   echo "$tree/circleci/server"
 }
 
+# ansible-test keeps its venvs in ~/.ansible/test and drops ANSIBLE_HOME from the environment of what it runs (the
+# unit tests' in-process modules then make ~/.ansible/tmp): its HOME is the checkout's .cache/ansible-test-home, where
+# hacking/setup.sh put the offline get-pip it builds its venvs with.
+ansible_test() {
+  local tree=$1; shift
+  (cd "$tree" && HOME=$root/.cache/ansible-test-home env -u ANSIBLE_COLLECTIONS_PATH ansible-test "$@" --local --python 3.11 --color no)
+}
+
 stage_sanity() {
   local tree; tree=$(ansible_test_tree)
-  (cd "$tree" && env -u ANSIBLE_COLLECTIONS_PATH ansible-test sanity --local --python 3.11 --color no)
+  ansible_test "$tree" sanity
 }
 
 stage_units() {
   local tree; tree=$(ansible_test_tree)
-  (cd "$tree" && env -u ANSIBLE_COLLECTIONS_PATH ansible-test units --local --python 3.11 --color no)
+  ansible_test "$tree" units
 }
 
 stage_lint() {
@@ -78,11 +86,10 @@ stage_molecule() {
   return $rc
 }
 
-# Tests run the checkout and leave the user's home alone: no circleci.server in ~/.ansible/collections, no kubectl or
-# helm cache or config. Not checked yet: ~/.ansible/tmp, where `ansible-test units` (which drops ANSIBLE_REMOTE_TMP
-# from its environment) lets in-process modules make their temp dirs; the integration and molecule stages do not.
-home_paths=("$HOME/.ansible/collections/ansible_collections/circleci/server" "$HOME/.kube/cache"
-            "$HOME/.cache/helm" "$HOME/.config/helm" "$HOME/.local/share/helm")
+# Tests run the checkout and leave the user's home alone: no circleci.server in ~/.ansible/collections, no ansible
+# temp, test or SSH control folders, no kubectl or helm cache or config.
+home_paths=("$HOME/.ansible/collections/ansible_collections/circleci/server" "$HOME/.ansible/tmp" "$HOME/.ansible/test"
+            "$HOME/.ansible/cp" "$HOME/.kube/cache" "$HOME/.cache/helm" "$HOME/.config/helm" "$HOME/.local/share/helm")
 home_state() { find "${home_paths[@]}" -maxdepth 0 -printf '%p %T@\n' 2>/dev/null; }
 home_before=$(home_state)
 
@@ -104,7 +111,7 @@ if [[ $home_after != "$home_before" ]]; then
   summary+=("home         FAIL  (this run wrote in: $(diff <(echo "$home_before") <(echo "$home_after") | sed -n 's/^> \([^ ]*\) .*/\1/p' | tr '\n' ' '))")
   failed=1
 else
-  summary+=("home         PASS  (nothing written to ~/.ansible/collections, ~/.kube/cache, helm's homes)")
+  summary+=("home         PASS  (nothing written to ~/.ansible/{collections,tmp,test,cp}, ~/.kube/cache, helm's homes)")
 fi
 
 echo "===== summary ====="
