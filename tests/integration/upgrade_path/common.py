@@ -87,6 +87,15 @@ def postgresql_container(lab):
     return container
 
 
+def assert_postgresql_14_serves_the_started_application(lab) -> None:
+    """After the PostgreSQL move: the 14 image on data-14, and the upgrade that followed started the application."""
+    container = postgresql_container(lab)
+    assert container.image.endswith(":" + POSTGRESQL_PINS["tag"])
+    assert {e.name: e.value for e in container.env}["POSTGRESQL_DATA_DIR"] == "/bitnami/postgresql/data-14"
+    assert [name for name, replicas in application_replicas(lab).items() if not replicas] == [], \
+        "the 4.10 upgrade started the application again"
+
+
 def revisions_in_request_order(lab) -> list:
     """The release revisions helm recorded, in the order of the request log (``.../sh.helm.release.v1.<r>.v<N>``)."""
     seen = []

@@ -17,7 +17,7 @@ import re
 
 from tests.lab.charts import NEWEST
 
-from .common import OPT_IN, POSTGRESQL_PINS, application_replicas, history, journal, lab_fixture, play, postgresql_container
+from .common import OPT_IN, application_replicas, assert_postgresql_14_serves_the_started_application, history, journal, lab_fixture, play
 
 lab = lab_fixture("aws-4.9")
 SOURCE = "4.9.5"
@@ -84,8 +84,4 @@ def test_the_rerun_continues_from_that_hop_restores_again_and_reaches_the_newest
     assert "the same row counts as before the dump" in result.stdout
     output = STATE["output"] + result.stdout
     assert output.rindex("postgresql_upgrade : Restore the dump") < output.index("TASK [Upgrade the release to %s]" % NEWEST)
-    container = postgresql_container(lab)
-    assert container.image.endswith(":" + POSTGRESQL_PINS["tag"])
-    assert {e.name: e.value for e in container.env}["POSTGRESQL_DATA_DIR"] == "/bitnami/postgresql/data-14"
-    assert [name for name, replicas in application_replicas(lab).items() if not replicas] == [], \
-        "the 4.10 upgrade started the application again"
+    assert_postgresql_14_serves_the_started_application(lab)

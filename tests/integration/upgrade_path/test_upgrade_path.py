@@ -25,8 +25,8 @@ import yaml
 from tests.lab.charts import LAST_PATCHES, NEWEST
 
 from ..conftest import changed_tasks
-from .common import (OPT_IN, POSTGRESQL_PINS, application_replicas, history, journal, lab_fixture, migrate_values, play,
-                     postgresql_container, revisions_in_request_order)
+from .common import (OPT_IN, POSTGRESQL_PINS, assert_postgresql_14_serves_the_started_application, history,
+                     journal, lab_fixture, migrate_values, play, revisions_in_request_order)
 
 lab = lab_fixture("aws-4.2")
 STATE = {}
@@ -104,11 +104,7 @@ def test_postgresql_moved_to_14_by_dump_and_restore_with_the_counts_compared(lab
         assert "TASK [circleci.server.postgresql_upgrade : %s" % task in output, task
     assert re.search(r"\d+ tables, the same row counts as before the dump", output)
     assert output.index("postgresql_upgrade : Restore the dump") < output.index("TASK [Upgrade the release to %s]" % NEWEST)
-    container = postgresql_container(lab)
-    assert container.image.endswith(":" + POSTGRESQL_PINS["tag"])
-    assert {e.name: e.value for e in container.env}["POSTGRESQL_DATA_DIR"] == "/bitnami/postgresql/data-14"
-    assert [name for name, replicas in application_replicas(lab).items() if not replicas] == [], \
-        "the 4.10 upgrade started the application again"
+    assert_postgresql_14_serves_the_started_application(lab)
 
 
 def test_the_final_values_are_helm_values_migrate_from_42_to_the_newest(lab):
