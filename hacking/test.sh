@@ -6,6 +6,10 @@
 #   lint         ansible-lint, production profile
 #   integration  pytest tests/integration (the lab, driven with the real clients)
 #   molecule     every molecule scenario (converge, idempotence, verify)
+# When integration runs with other stages, it runs beside them (two lanes: integration, and the others in order): the
+# machine has two cores and integration leaves a fifth of them idle (lab-time waits, its last file), which the other
+# stages fill. The others' output streams; integration's goes to .cache/test-logs/integration.log, printed (then
+# followed) once the others are done. TEST_LANES=1 runs every stage one after the other.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,11 +104,33 @@ for stage in "${stages[@]}"; do
     echo "unknown stage '$stage': choose from ${ALL_STAGES[*]}" >&2
     exit 2
   fi
+done
+
+run_stage() {  # stage: runs it, adds its summary line
+  local stage=$1 start=$SECONDS result
   echo "===== $stage ====="
-  start=$SECONDS
   if "stage_$stage"; then result=PASS; else result=FAIL; failed=1; fi
   summary+=("$(printf '%-12s %s  (%ds)' "$stage" "$result" $((SECONDS - start)))")
-done
+}
+
+beside=()
+if [[ ${TEST_LANES:-2} != 1 && ${#stages[@]} -gt 1 && " ${stages[*]} " == *" integration "* ]]; then
+  logs=$root/.cache/test-logs
+  mkdir -p "$logs"
+  echo "===== integration: started beside the other stages, its output after theirs ($logs/integration.log) ====="
+  integration_start=$SECONDS
+  ( stage_integration >"$logs/integration.log" 2>&1; echo $? >"$logs/integration.rc" ) &
+  integration_pid=$!
+  for stage in "${stages[@]}"; do [[ $stage == integration ]] || beside+=("$stage"); done
+  for stage in "${beside[@]}"; do run_stage "$stage"; done
+  echo "===== integration (its output so far, then as it runs) ====="
+  tail -n +1 -f --pid="$integration_pid" "$logs/integration.log"
+  wait "$integration_pid"
+  if [[ $(cat "$logs/integration.rc" 2>/dev/null) == 0 ]]; then result=PASS; else result=FAIL; failed=1; fi
+  summary+=("$(printf '%-12s %s  (%ds, beside the others)' integration "$result" $((SECONDS - integration_start)))")
+else
+  for stage in "${stages[@]}"; do run_stage "$stage"; done
+fi
 
 home_after=$(home_state)
 if [[ $home_after != "$home_before" ]]; then
