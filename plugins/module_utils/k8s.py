@@ -283,22 +283,47 @@ def pod_exec(api_client, namespace, pod, argv, container=None, timeout=None):
         client.close()
 
 
-# kind -> (API class name, snake-case resource used in the generated method names, namespaced)
+# kind -> (API path prefix, plural, namespaced)
 _KINDS = {
-    "Namespace": ("CoreV1Api", "namespace", False),
-    "Node": ("CoreV1Api", "node", False),
-    "Secret": ("CoreV1Api", "secret", True),
-    "ConfigMap": ("CoreV1Api", "config_map", True),
-    "Pod": ("CoreV1Api", "pod", True),
-    "Service": ("CoreV1Api", "service", True),
-    "ServiceAccount": ("CoreV1Api", "service_account", True),
-    "PersistentVolumeClaim": ("CoreV1Api", "persistent_volume_claim", True),
-    "Deployment": ("AppsV1Api", "deployment", True),
-    "StatefulSet": ("AppsV1Api", "stateful_set", True),
-    "DaemonSet": ("AppsV1Api", "daemon_set", True),
-    "Job": ("BatchV1Api", "job", True),
-    "CronJob": ("BatchV1Api", "cron_job", True),
+    "Namespace": ("/api/v1", "namespaces", False),
+    "Node": ("/api/v1", "nodes", False),
+    "Secret": ("/api/v1", "secrets", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "Pod": ("/api/v1", "pods", True),
+    "Service": ("/api/v1", "services", True),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
+    "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
+    "Job": ("/apis/batch/v1", "jobs", True),
+    "CronJob": ("/apis/batch/v1", "cronjobs", True),
 }
+
+
+def send_request(api_client, path, method, query=None, headers=None, body=None, request_timeout=REQUEST_TIMEOUT):
+    """The response body (bytes) of one request to ``path`` through ``api_client`` (its host, TLS settings, retries
+    and credentials, an exec plugin's token refreshed); ApiException for an error status.
+
+    The typed APIs (CoreV1Api, AppsV1Api, ...) are not used: since kubernetes 33 importing one builds hundreds of
+    pydantic models, over a second of CPU per module run, for objects this collection reads as plain JSON anyway.
+    Works with both client generations (``param_serialize`` appeared with openapi-generator 7, kubernetes 33).
+    """
+    headers = dict(headers or {}, Accept="application/json")
+    timeout = timeout_pair(request_timeout)
+    if hasattr(api_client, "param_serialize"):
+        method, url, headers, body, post = api_client.param_serialize(
+            method=method, resource_path=path, query_params=list(query or []), header_params=headers, body=body,
+            auth_settings=["BearerToken"])
+        response = api_client.call_api(method, url, header_params=headers, body=body, post_params=post,
+                                       _request_timeout=timeout)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException(http_resp=response)
+        return response.data
+    response = api_client.call_api(path, method, query_params=list(query or []), header_params=headers, body=body,
+                                   auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout)
+    return (response[0] if isinstance(response, tuple) else response).data
 
 
 def _status(exc):
@@ -330,7 +355,7 @@ def is_timeout(exc) -> bool:
 
 
 class K8sReader:
-    """Read-only access to a cluster through the typed client, returning plain JSON dicts.
+    """Read-only access to a cluster (plain GETs to the standard paths, ``send_request``), returning JSON dicts.
 
     Only GET requests are ever sent. ``get`` returns None for a missing object; every other failure raises
     K8sError with a message that says what to check.
@@ -350,18 +375,12 @@ class K8sReader:
     def host(self):
         return getattr(getattr(self.api_client, "configuration", None), "host", None)
 
-    def _api(self, class_name):
-        from kubernetes import client
-        return getattr(client, class_name)(self.api_client)
-
-    def _call(self, what, method, *args, **kwargs):
+    def _call(self, what, path, query=None):
         if self._timed_out:
             raise K8sError(self._timed_out)
-        kwargs["_preload_content"] = False
-        kwargs["_request_timeout"] = timeout_pair(self.request_timeout)
         try:
-            response = method(*args, **kwargs)
-            return json.loads(response.data or b"null")
+            return json.loads(send_request(self.api_client, path, "GET", query, request_timeout=self.request_timeout)
+                              or b"null")
         except ApiException as exc:
             if _status(exc) == 404:
                 return None
@@ -376,7 +395,7 @@ class K8sReader:
 
     def version(self) -> dict:
         """The API server's /version document (gitVersion, major, minor, ...)."""
-        result = self._call("the server version", self._api("VersionApi").get_code)
+        result = self._call("the server version", "/version")
         if result is None:
             raise K8sError("The API server has no /version endpoint: is the host really a Kubernetes API server?")
         return result
@@ -387,40 +406,34 @@ class K8sReader:
         except KeyError:
             raise K8sError("K8sReader does not know the kind %s; use get_custom/list_custom." % kind)
 
+    @staticmethod
+    def _path(prefix, plural, namespace=None, name=None):
+        path = "%s/namespaces/%s/%s" % (prefix, quote(namespace, safe=""), plural) if namespace else "%s/%s" % (prefix, plural)
+        return "%s/%s" % (path, quote(name, safe="")) if name else path
+
     def get(self, kind, name, namespace=None):
         """One object as a dict, or None when it does not exist."""
-        class_name, resource, namespaced = self._kind(kind)
-        api = self._api(class_name)
+        prefix, plural, namespaced = self._kind(kind)
         what = "%s %s%s" % (kind, ("%s/" % namespace) if namespaced else "", name)
-        if namespaced:
-            return self._call(what, getattr(api, "read_namespaced_" + resource), name, namespace)
-        return self._call(what, getattr(api, "read_" + resource), name)
+        return self._call(what, self._path(prefix, plural, namespace if namespaced else None, name))
 
     def list(self, kind, namespace=None, label_selector=None):
         """The items of a kind (in a namespace when namespaced), optionally filtered by a label selector."""
-        class_name, resource, namespaced = self._kind(kind)
-        api = self._api(class_name)
-        kwargs = {"label_selector": label_selector} if label_selector else {}
+        prefix, plural, namespaced = self._kind(kind)
+        query = [("labelSelector", label_selector)] if label_selector else []
         what = "the %ss in %s" % (kind, ("namespace %s" % namespace) if namespace else "the cluster")
-        if namespaced and namespace:
-            result = self._call(what, getattr(api, "list_namespaced_" + resource), namespace, **kwargs)
-        elif namespaced:
-            result = self._call(what, getattr(api, "list_%s_for_all_namespaces" % resource), **kwargs)
-        else:
-            result = self._call(what, getattr(api, "list_" + resource), **kwargs)
+        result = self._call(what, self._path(prefix, plural, namespace if namespaced else None), query)
         return (result or {}).get("items") or []
 
     def get_custom(self, group, version, plural, name, namespace):
         what = "%s.%s %s/%s" % (plural, group, namespace, name)
-        return self._call(what, self._api("CustomObjectsApi").get_namespaced_custom_object,
-                          group, version, namespace, plural, name)
+        return self._call(what, self._path("/apis/%s/%s" % (group, version), plural, namespace, name))
 
     def list_custom(self, group, version, plural, namespace, label_selector=None):
         """Custom objects in a namespace; [] when the CRD is not installed (the API answers 404)."""
-        kwargs = {"label_selector": label_selector} if label_selector else {}
+        query = [("labelSelector", label_selector)] if label_selector else []
         what = "the %s.%s in namespace %s" % (plural, group, namespace)
-        result = self._call(what, self._api("CustomObjectsApi").list_namespaced_custom_object,
-                            group, version, namespace, plural, **kwargs)
+        result = self._call(what, self._path("/apis/%s/%s" % (group, version), plural, namespace), query)
         return (result or {}).get("items") or []
 
 

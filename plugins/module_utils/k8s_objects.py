@@ -230,9 +230,7 @@ class ObjectClient:
         return self._call("namespace %s" % namespace, "/api/v1/namespaces/%s" % namespace, "GET") is not None
 
     def _call(self, what, path, method, body=None, query=None, content_type=None):
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
+        headers = {"Content-Type": content_type} if content_type else {}
         try:
             data = self._send(path, method, query or [], headers, body)
         except k8s.ApiException as exc:
@@ -254,22 +252,7 @@ class ObjectClient:
         return _describe(exc, what, method)
 
     def _send(self, path, method, query, headers, body):
-        """The response body of one request; ApiException for an error status (both client generations)."""
-        client = self.api_client
-        if hasattr(client, "param_serialize"):  # kubernetes >= 33 (openapi-generator 7)
-            method, url, headers, body, post = client.param_serialize(
-                method=method, resource_path=path, query_params=query, header_params=headers, body=body,
-                auth_settings=["BearerToken"])
-            response = client.call_api(method, url, header_params=headers, body=body, post_params=post,
-                                       _request_timeout=k8s.timeout_pair(self.request_timeout))
-            response.read()
-            if not 200 <= response.status <= 299:
-                raise k8s.ApiException(http_resp=response)
-            return response.data
-        response = client.call_api(path, method, query_params=query, header_params=headers, body=body,
-                                   auth_settings=["BearerToken"], _preload_content=False,
-                                   _request_timeout=k8s.timeout_pair(self.request_timeout))
-        return (response[0] if isinstance(response, tuple) else response).data
+        return k8s.send_request(self.api_client, path, method, query, headers, body, self.request_timeout)
 
     def list(self, kind, namespace, label_selector=None):
         query = [("labelSelector", label_selector)] if label_selector else []
