@@ -232,7 +232,7 @@ class ObjectClient:
     def _call(self, what, path, method, body=None, query=None, content_type=None):
         headers = {"Content-Type": content_type} if content_type else {}
         try:
-            data = self._send(path, method, query or [], headers, body)
+            data = k8s.send_request(self.api_client, path, method, query, headers, body, self.request_timeout)
         except k8s.ApiException as exc:
             if getattr(exc, "status", None) == 404:
                 return None
@@ -250,9 +250,6 @@ class ObjectClient:
         if k8s.is_timeout(exc):
             return k8s.describe_api_error(exc, what, host, self.request_timeout)
         return _describe(exc, what, method)
-
-    def _send(self, path, method, query, headers, body):
-        return k8s.send_request(self.api_client, path, method, query, headers, body, self.request_timeout)
 
     def list(self, kind, namespace, label_selector=None):
         query = [("labelSelector", label_selector)] if label_selector else []
