@@ -24,5 +24,8 @@ export PYTHONDONTWRITEBYTECODE=1
 # Every Ansible task is a new Python that compiles its module_utils from the AnsiballZ zip, twice: a fifth of a
 # playbook's CPU here. hacking/python_startup/ caches that bytecode by source hash (its docstring says how).
 export CIRCLECI_ZIPIMPORT_CACHE=$_root/.cache/zipimport-bytecode
+# And the controller parses every module and module_util it sends into an AST to list its imports, in every run:
+# hacking/python_startup/ansiballz_scan_cache.py keeps that list by source hash.
+export CIRCLECI_ANSIBALLZ_SCAN_CACHE=$_root/.cache/ansiballz-scan
 export PYTHONPATH=$_root/hacking/python_startup${PYTHONPATH:+:$PYTHONPATH}
 unset _root

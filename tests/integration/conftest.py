@@ -176,6 +176,8 @@ def ansible_env():
     env["PATH"] = "%s:%s" % (REPO_ROOT / ".venv" / "bin", env.get("PATH", ""))
     # The module runs' bytecode cache (hacking/python_startup/zipimport_bytecode_cache.py).
     env.setdefault("CIRCLECI_ZIPIMPORT_CACHE", str(REPO_ROOT / ".cache" / "zipimport-bytecode"))
+    # The controller's import scan of the modules it sends (hacking/python_startup/ansiballz_scan_cache.py).
+    env.setdefault("CIRCLECI_ANSIBALLZ_SCAN_CACHE", str(REPO_ROOT / ".cache" / "ansiballz-scan"))
     startup = str(REPO_ROOT / "hacking" / "python_startup")
     if startup not in env.get("PYTHONPATH", "").split(os.pathsep):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (startup, env.get("PYTHONPATH")) if p)
