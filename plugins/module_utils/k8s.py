@@ -284,7 +284,9 @@ def pod_exec(api_client, namespace, pod, argv, container=None, timeout=None):
 
 
 # kind -> (API path prefix, plural, namespaced)
-_KINDS = {
+# The kinds the collection reads or writes without an API discovery round trip: kind -> (API path prefix, plural,
+# namespaced). K8sReader reads them; k8s_objects (helm_adopt, kots_cleanup) also patches and deletes them.
+KIND_PATHS = {
     "Namespace": ("/api/v1", "namespaces", False),
     "Node": ("/api/v1", "nodes", False),
     "Secret": ("/api/v1", "secrets", True),
@@ -293,11 +295,28 @@ _KINDS = {
     "Service": ("/api/v1", "services", True),
     "ServiceAccount": ("/api/v1", "serviceaccounts", True),
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
+    "Endpoints": ("/api/v1", "endpoints", True),
+    "LimitRange": ("/api/v1", "limitranges", True),
+    "ResourceQuota": ("/api/v1", "resourcequotas", True),
+    "PersistentVolume": ("/api/v1", "persistentvolumes", False),
     "Deployment": ("/apis/apps/v1", "deployments", True),
     "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
     "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
     "Job": ("/apis/batch/v1", "jobs", True),
     "CronJob": ("/apis/batch/v1", "cronjobs", True),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
+    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets", True),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
+    "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
+    "PriorityClass": ("/apis/scheduling.k8s.io/v1", "priorityclasses", False),
+    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False),
+    "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
 }
 
 
@@ -402,7 +421,7 @@ class K8sReader:
 
     def _kind(self, kind):
         try:
-            return _KINDS[kind]
+            return KIND_PATHS[kind]
         except KeyError:
             raise K8sError("K8sReader does not know the kind %s; use get_custom/list_custom." % kind)
 

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Generic namespaced object access for the migration modules (helm_adopt, kots_cleanup).
 
-``ObjectClient`` lists, merge-patches and deletes objects of the kinds in ``KINDS`` through the
+``ObjectClient`` lists, merge-patches and deletes objects of the kinds in ``KINDS`` (and any other) through the
 ``kubernetes`` client's ``ApiClient.call_api`` (no discovery round trips), returning plain JSON dicts.
 The pure planning functions (``adoption_patch``, ``kots_metadata_patch``) take and return plain dicts, so
 they are unit-tested without a cluster.
@@ -17,44 +17,11 @@ import re
 from ansible_collections.circleci.server.plugins.module_utils import k8s
 
 # The 14 kinds kots-exporter annotated for Helm and cleaned of KOTS metadata, in its order
-# (server-scripts.md section 1.3): kind -> (API path prefix, plural).
-KINDS = {
-    "ServiceAccount": ("/api/v1", "serviceaccounts"),
-    "ConfigMap": ("/api/v1", "configmaps"),
-    "Job": ("/apis/batch/v1", "jobs"),
-    "DaemonSet": ("/apis/apps/v1", "daemonsets"),
-    "Secret": ("/api/v1", "secrets"),
-    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles"),
-    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
-    "Service": ("/api/v1", "services"),
-    "CronJob": ("/apis/batch/v1", "cronjobs"),
-    "Deployment": ("/apis/apps/v1", "deployments"),
-    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
-    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
-    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
-    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
-}
+# (server-scripts.md section 1.3). Their API paths, and those of the other kinds a CircleCI Server 4.x chart owns
+# (namespaced or cluster-scoped), are k8s.KIND_PATHS: known without a discovery round trip.
+KINDS = ["ServiceAccount", "ConfigMap", "Job", "DaemonSet", "Secret", "Role", "RoleBinding", "Service", "CronJob",
+         "Deployment", "StatefulSet", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget"]
 DEFAULT_KINDS = list(KINDS)
-
-# Other kinds a CircleCI Server 4.x chart owns, known without a discovery round trip: kind -> (prefix, plural).
-MORE_KINDS = {
-    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
-    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
-    "Endpoints": ("/api/v1", "endpoints"),
-    "LimitRange": ("/api/v1", "limitranges"),
-    "ResourceQuota": ("/api/v1", "resourcequotas"),
-}
-# Cluster-scoped kinds (the 4.x chart's ClusterRoles and ClusterRoleBindings): kind -> (prefix, plural).
-CLUSTER_KINDS = {
-    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
-    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings"),
-    "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses"),
-    "PriorityClass": ("/apis/scheduling.k8s.io/v1", "priorityclasses"),
-    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions"),
-    "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations"),
-    "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
-    "PersistentVolume": ("/api/v1", "persistentvolumes"),
-}
 # Kinds Helm never owns: they belong to a controller (Pods to their workload, ReplicaSets to their Deployment)
 # or to the cluster. Refused by name, with the reason.
 NOT_ADOPTABLE = {
@@ -176,7 +143,7 @@ def metadata_view(obj, keys=None):
 class ObjectClient:
     """list / merge-patch / delete of objects of any kind the API server serves; failures raise k8s.K8sError.
 
-    The kinds of ``KINDS``, ``MORE_KINDS`` and ``CLUSTER_KINDS`` need no round trip; any other kind is looked up
+    The kinds of ``k8s.KIND_PATHS`` need no round trip; any other kind is looked up
     once through API discovery (``resolve``). Cluster-scoped kinds ignore the namespace argument.
     """
 
@@ -196,10 +163,8 @@ class ObjectClient:
                 kind, NOT_ADOPTABLE[kind]))
         if not isinstance(kind, str) or not _KIND_RE.match(kind):
             raise k8s.K8sError("%r is not a Kubernetes kind (CamelCase, for example Deployment): fix kinds." % (kind,))
-        if kind in KINDS or kind in MORE_KINDS:
-            return (KINDS.get(kind) or MORE_KINDS[kind]) + (True,)
-        if kind in CLUSTER_KINDS:
-            return CLUSTER_KINDS[kind] + (False,)
+        if kind in k8s.KIND_PATHS:
+            return k8s.KIND_PATHS[kind]
         if kind not in self.resolved:
             self.resolved[kind] = self._discover(kind)
         return self.resolved[kind]
