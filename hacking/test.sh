@@ -96,6 +96,8 @@ home_paths=("$HOME/.ansible/collections/ansible_collections/circleci/server" "$H
             "$HOME/.ansible/cp" "$HOME/.kube/cache" "$HOME/.cache/helm" "$HOME/.config/helm" "$HOME/.local/share/helm")
 home_state() { find "${home_paths[@]}" -maxdepth 0 -printf '%p %T@\n' 2>/dev/null; }
 home_before=$(home_state)
+# The machine's speed before and after (hacking/calibrate.py): the same commit's times vary with it.
+calibration_before=$(python hacking/calibrate.py 2>/dev/null || echo "?")
 
 declare -a summary
 failed=0
@@ -133,6 +135,8 @@ else
 fi
 
 home_after=$(home_state)
+summary+=("$(printf 'machine      %s s before, %s s after for hacking/calibrate.py (its fixed workload; lower is faster)' \
+  "$calibration_before" "$(python hacking/calibrate.py 2>/dev/null || echo "?")")")
 if [[ $home_after != "$home_before" ]]; then
   summary+=("home         FAIL  (this run wrote in: $(diff <(echo "$home_before") <(echo "$home_after") | sed -n 's/^> \([^ ]*\) .*/\1/p' | tr '\n' ' '))")
   failed=1
