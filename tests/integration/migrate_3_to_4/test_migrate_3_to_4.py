@@ -230,6 +230,9 @@ def test_failing_migrator_then_unconfirmed_cleanup_then_fixed_confirmed_migratio
     assert "kubectl -n circleci-server delete service circleci-server-traefik nomad-server-external" in summary
     assert "mTLS from its outputs in the values: yes" in summary and "terraform apply" not in summary
     assert "DNS: create" not in summary
+    # The migration's record (kept for a re-run that lost the values file) is listed, with the command that deletes it.
+    assert kubectl(run, lab, "get", "secret", "circleci-migrate-3-to-4")["metadata"]["name"]
+    assert "kubectl -n circleci-server delete secret circleci-migrate-3-to-4" in summary
     # The Nomad clients rolled, after the upgrade and the DNS step: new instances (the new version's image) that are
     # ready Nomad nodes, the 3.x ones drained and gone, the group back at its size; nothing left about it.
     assert first.stdout.index("migrate_dns : Point the records at the load balancer in Route 53") \
