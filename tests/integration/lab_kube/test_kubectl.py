@@ -3,6 +3,7 @@ types, scale, logs, wait, delete with cascade, server-side apply, dry runs, CRDs
 from __future__ import annotations
 
 import json
+import time
 
 APP = """
 apiVersion: v1
@@ -248,6 +249,38 @@ def test_exec_printenv_and_scripted_commands(kube_lab):
     # exec arrives as a WebSocket GET but is the API's "create" verb: the request log keeps it as a write.
     execs = [r for r in kube_lab.requests() if "/exec?" in r["path"]]
     assert len(execs) == 4 and {r["method"] for r in execs} == {"POST"} and "command=printenv" in execs[0]["path"]
+
+
+def test_exec_answers_no_earlier_than_a_real_kubelet(kube_lab):
+    """kubectl's WebSocket executor registers its streams after it starts reading (client-go readDemuxLoop) and drops
+    frames of a stream it has not registered yet: a stand-in that answers at once loses kubectl's exit status under
+    load (seen: exit 1, "Unknown stream id 3, discarding message", for a command that exits 127). A real exec answers
+    after the kubelet started the process; the stand-in waits as long before its first frame."""
+    import websocket  # pylint: disable=import-outside-toplevel  (websocket-client, the kubernetes client's dependency)
+    from tests.lab.kube.server import EXEC_START_SECONDS  # pylint: disable=import-outside-toplevel
+    kube_lab.kubectl("create", "deploy", "frontend", "--image=circleci/frontend:3.4")
+    pod = kube_lab.kubectl("get", "pod", "-l", "app=frontend", "-o", "name").stdout.split()[-1].split("/")[1]
+    url = kube_lab.url.replace("http://", "ws://") + (
+        "/api/v1/namespaces/default/pods/%s/exec?command=sh&command=-c&command=true&stdout=true&stderr=true" % pod)
+    socket = websocket.create_connection(url, subprotocols=["v5.channel.k8s.io"], timeout=30)
+    try:
+        upgraded = time.monotonic()
+        first = socket.recv()
+        waited = time.monotonic() - upgraded
+        frames = [first]
+        while True:
+            try:
+                frame = socket.recv()
+            except websocket.WebSocketConnectionClosedException:
+                break
+            if not frame:
+                break
+            frames.append(frame)
+    finally:
+        socket.close()
+    assert EXEC_START_SECONDS >= 0.05 and waited >= EXEC_START_SECONDS * 0.9, waited
+    status = json.loads(frames[-1][1:])
+    assert frames[-1][:1] == b"\x03" and status["details"]["causes"][0]["message"] == "127", frames
 
 
 def test_kots_exporter_annotates_every_kind(kube_lab):

@@ -29,7 +29,8 @@ when the client hung up before any answer), with its query string, so that dry r
 
 Not modelled: TLS, authentication and RBAC (any bearer token is accepted), aggregated discovery
 (clients fall back to the legacy endpoints), OpenAPI v2 and schemas (the v3 documents carry
-operations only), admission webhooks, exec over SPDY and exec tty (stdin is read whole before the command runs), attach, port-forward,
+operations only), admission webhooks, exec over SPDY and exec tty (stdin is read whole before the command runs; an exec without stdin
+answers after EXEC_START_SECONDS, the kubelet's part of a real exec, whatever the command), attach, port-forward,
 eviction (``kubectl drain``), the metrics API, Tables for watches (``kubectl get -w``), protobuf
 responses (answers are always JSON), list pagination, API priority and fairness. Timestamps are
 wall-clock UTC.
@@ -58,6 +59,13 @@ from .store import ApiError, Store, dotted, match_fields, match_labels, parse_fi
 SERVICE = "kube"
 LOG = logging.getLogger(__name__)
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+# A real exec's first byte comes after the API server reached the kubelet and the runtime started the process: tens
+# of milliseconds after the WebSocket upgrade. client-go's WebSocket executor (kubectl >= 1.30) depends on that: it
+# starts reading the connection before it registers its streams, and drops a frame of a stream it has not registered
+# yet ("Unknown stream id 3, discarding message"; tools/remotecommand/websocket.go, readDemuxLoop), so an answer sent
+# at once can lose the exit status under load. An exec with stdin needs no wait: kubectl registers every stream
+# before it sends any.
+EXEC_START_SECONDS = 0.1
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -70,7 +78,8 @@ class KubeApiServer:
 
     def __init__(self, clock, request_log, faults, kubernetes_version: str = "1.27.9", platform: str = "eks",
                  load_balancer: str | None = None, nodes=("lab-node-1", "lab-node-2", "lab-node-3"),
-                 velero: bool = True, region: str = "us-east-1", watch_poll: float = 0.05):
+                 velero: bool = True, region: str = "us-east-1", watch_poll: float = 0.05,
+                 exec_start_seconds: float = EXEC_START_SECONDS):
         self.clock = clock
         self.request_log = request_log
         self.faults = faults
@@ -78,6 +87,7 @@ class KubeApiServer:
         self.nodes = tuple(nodes)
         self.velero = velero
         self.watch_poll = watch_poll
+        self.exec_start_seconds = exec_start_seconds
         self.registry = Registry()
         self.store = Store(self.registry)
         self.controllers = Controllers(self.store, load_balancer or ("ip" if platform == "gke" else "hostname"), region)
@@ -611,6 +621,8 @@ class KubeApiServer:
         stdin = None
         if query.get("stdin") in ("true", "1"):
             stdin = await self._exec_stdin(socket)
+        else:
+            await asyncio.sleep(self.exec_start_seconds)
         # A stand-in may run a real program (tests/lab/migrate219.py): off the event loop.
         stdout, stderr, code = await asyncio.get_running_loop().run_in_executor(
             None, self.exec_result, pod, container, argv, stdin)
