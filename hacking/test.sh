@@ -64,9 +64,11 @@ stage_lint() {
 
 stage_integration() {
   [[ -d tests/integration ]] || { echo "no tests/integration"; return 1; }
-  # Two workers (two cores); whole files stay on one worker so that module-scoped labs are shared, handed out in
-  # collection order, which tests/integration/conftest.py (LONGEST_FIRST) starts with the longest files.
-  python -m pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests/integration
+  # INTEGRATION_WORKERS workers (default 2, one per core); whole files stay on one worker so that module-scoped labs
+  # are shared, handed out in collection order, which tests/integration/conftest.py (LONGEST_FIRST) starts with the
+  # longest files.
+  python -m pytest -p no:cacheprovider -n "${INTEGRATION_WORKERS:-2}" --dist loadfile --no-loadscope-reorder --durations=15 \
+    tests/integration
   local rc=$?
   # pytest exit 5 = nothing collected; an empty suite must not pass silently.
   [[ $rc -eq 5 ]] && echo "tests/integration collected no test" && return 1
