@@ -256,7 +256,7 @@ def test_exec_answers_no_earlier_than_a_real_kubelet(kube_lab):
     frames of a stream it has not registered yet: a stand-in that answers at once loses kubectl's exit status under
     load (seen: exit 1, "Unknown stream id 3, discarding message", for a command that exits 127). A real exec answers
     after the kubelet started the process; the stand-in waits as long before its first frame."""
-    import websocket  # pylint: disable=import-outside-toplevel  (websocket-client, the kubernetes client's dependency)
+    import websocket  # pylint: disable=import-outside-toplevel
     from tests.lab.kube.server import EXEC_START_SECONDS  # pylint: disable=import-outside-toplevel
     kube_lab.kubectl("create", "deploy", "frontend", "--image=circleci/frontend:3.4")
     pod = kube_lab.kubectl("get", "pod", "-l", "app=frontend", "-o", "name").stdout.split()[-1].split("/")[1]
