@@ -278,7 +278,8 @@ def test_exec_answers_no_earlier_than_a_real_kubelet(kube_lab):
             frames.append(frame)
     finally:
         socket.close()
-    assert EXEC_START_SECONDS >= 0.05 and waited >= EXEC_START_SECONDS * 0.9, waited
+    assert EXEC_START_SECONDS >= 0.05, "a real kubelet takes tens of milliseconds to start the process"
+    assert waited >= EXEC_START_SECONDS * 0.9, waited
     status = json.loads(frames[-1][1:])
     assert frames[-1][:1] == b"\x03" and status["details"]["causes"][0]["message"] == "127", frames
 

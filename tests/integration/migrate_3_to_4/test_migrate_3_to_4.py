@@ -258,3 +258,8 @@ def test_failing_migrator_then_unconfirmed_cleanup_then_fixed_confirmed_migratio
     assert "is at chart 4.0.6, not a CircleCI Server 3.x release" in outcome["cleanup"]
     assert lab.admin.requests() == [] and not (tmp_path / "hostile-values.yaml").exists()
     assert len(release(run, lab)) == len(history)
+
+    # 7. Once the operator deleted the migration's record as the summary said, the summary no longer lists it.
+    run("kubectl", "-n", "circleci-server", "delete", "secret", "circleci-migrate-3-to-4", env=lab.env)
+    summary = migrate(run, lab, secrets_file, "--tags", "summary").stdout.split("migrate_summary : Show the summary", 1)[1]
+    assert "circleci-migrate-3-to-4" not in summary and "Reality check" in summary
