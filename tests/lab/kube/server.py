@@ -78,8 +78,7 @@ class KubeApiServer:
 
     def __init__(self, clock, request_log, faults, kubernetes_version: str = "1.27.9", platform: str = "eks",
                  load_balancer: str | None = None, nodes=("lab-node-1", "lab-node-2", "lab-node-3"),
-                 velero: bool = True, region: str = "us-east-1", watch_poll: float = 0.05,
-                 exec_start_seconds: float = EXEC_START_SECONDS):
+                 velero: bool = True, region: str = "us-east-1", watch_poll: float = 0.05):
         self.clock = clock
         self.request_log = request_log
         self.faults = faults
@@ -87,7 +86,6 @@ class KubeApiServer:
         self.nodes = tuple(nodes)
         self.velero = velero
         self.watch_poll = watch_poll
-        self.exec_start_seconds = exec_start_seconds
         self.registry = Registry()
         self.store = Store(self.registry)
         self.controllers = Controllers(self.store, load_balancer or ("ip" if platform == "gke" else "hostname"), region)
@@ -622,7 +620,7 @@ class KubeApiServer:
         if query.get("stdin") in ("true", "1"):
             stdin = await self._exec_stdin(socket)
         else:
-            await asyncio.sleep(self.exec_start_seconds)
+            await asyncio.sleep(EXEC_START_SECONDS)
         # A stand-in may run a real program (tests/lab/migrate219.py): off the event loop.
         stdout, stderr, code = await asyncio.get_running_loop().run_in_executor(
             None, self.exec_result, pod, container, argv, stdin)
